@@ -1,0 +1,5 @@
+import sys
+
+from logicdsl.cli import main
+
+sys.exit(main())
