@@ -1,0 +1,333 @@
+"""The syntax tree of a .logic file: frozen dataclasses, every node carrying its source span.
+
+Spans are excluded from equality, so two trees that say the same thing compare equal wherever
+their text sits (``parse(fmt(tree)) == tree``). Names are plain strings; where a diagnostic must
+point at a name inside a node, the node keeps that name's span in a ``*_span`` field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from .source import Span
+
+
+def _span() -> Span | None:
+    return field(default=None, compare=False, repr=False)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- expressions
+@dataclass(frozen=True)
+class Number:
+    value: float
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Bool:
+    value: bool
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Attr:
+    """``target.name``: an attribute (``juice.kind``) or a geometric property (``p.area``)."""
+
+    target: "Expr"
+    name: str
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Kwarg:
+    name: str
+    value: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Call:
+    """A built-in function: geometry (``top(x)``), relations (``above(a, b)``), ``abs``."""
+
+    func: str
+    args: tuple["Expr", ...]
+    kwargs: tuple[Kwarg, ...] = ()
+    span: Span | None = _span()
+    func_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The instances a count/exists/aggregate ranges over, as written: ``names[0] in names[1] ...``.
+
+    ``pin``, ``pin in left``, ``p in pin``, ``p in pin in left``, each optionally ``where cond``.
+    Whether the first name is a fresh variable or an object is decided by the checker.
+    """
+
+    names: tuple[str, ...]
+    where: "Expr | None" = None
+    span: Span | None = _span()
+    name_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Count:
+    selection: Selection
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Exists:
+    selection: Selection
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """``sum(p.area for p in pin in left)``; func is sum, min, max, mean or all_equal."""
+
+    func: str
+    expr: "Expr"
+    var: str
+    selection: Selection
+    span: Span | None = _span()
+    var_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Quantified:
+    """``all c in cell: body`` (also any, none); ``within`` for ``all p in pin in left: …``."""
+
+    quantifier: str
+    var: str
+    domain: str
+    within: str | None
+    body: "Expr"
+    span: Span | None = _span()
+    var_span: Span | None = _span()
+    domain_span: Span | None = _span()
+    within_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Neg:
+    operand: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Arith:
+    op: str  # + - * /
+    left: "Expr"
+    right: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Compare:
+    op: str  # == != < <= > >=
+    left: "Expr"
+    right: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Logic:
+    op: str  # and, or, -> (implies)
+    left: "Expr"
+    right: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class InRange:
+    value: "Expr"
+    low: "Expr"
+    high: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class InSet:
+    value: "Expr"
+    items: tuple["Expr", ...]
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Arm:
+    pattern: "Expr"  # Name (an enum value or `_`), Number or Bool
+    body: "Expr"
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class Match:
+    subject: "Expr"
+    arms: tuple[Arm, ...]
+    span: Span | None = _span()
+
+
+Expr = Union[Number, Bool, Name, Attr, Call, Count, Exists, Aggregate, Quantified, Not, Neg,
+             Arith, Compare, Logic, InRange, InSet, Match]
+
+
+# ---------------------------------------------------------------- declarations
+@dataclass(frozen=True)
+class BoxLit:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    span: Span | None = _span()
+
+    @property
+    def coords(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.x1, self.y1)
+
+
+@dataclass(frozen=True)
+class EnumType:
+    values: tuple[str, ...]
+    span: Span | None = _span()
+    value_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class NumberType:
+    low: float | None = None
+    high: float | None = None
+    span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class BoolType:
+    span: Span | None = _span()
+
+
+AttrType = Union[EnumType, NumberType, BoolType]
+
+
+@dataclass(frozen=True)
+class ProductDecl:
+    name: str
+    description: str | None = None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class ObjectDecl:
+    name: str
+    description: str | None = None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class AttributeDecl:
+    name: str
+    object: str
+    type: AttrType
+    description: str | None = None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+    object_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class RegionDecl:
+    name: str
+    box: BoxLit
+    of: str | None = None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+    of_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class GridDecl:
+    """``grid cell = 3 x 5 in box(…)`` or ``… in tray``: rows x columns of named cells."""
+
+    name: str
+    rows: int
+    cols: int
+    box: BoxLit | None = None
+    within: str | None = None
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+    within_span: Span | None = _span()
+    dims_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class LetDecl:
+    name: str
+    expr: Expr
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+
+
+@dataclass(frozen=True)
+class RuleDecl:
+    name: str
+    expr: Expr
+    category: str | None = None
+    message: str | None = None
+    requires: tuple[str, ...] = ()
+    span: Span | None = _span()
+    name_span: Span | None = _span()
+    requires_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
+
+
+Decl = Union[ProductDecl, ObjectDecl, AttributeDecl, RegionDecl, GridDecl, LetDecl, RuleDecl]
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str  # including the leading '#'
+    line: int
+    own_line: bool  # alone on its line (else trailing code)
+
+
+@dataclass(frozen=True)
+class Module:
+    decls: tuple[Decl, ...]
+    comments: tuple[Comment, ...] = field(default=(), compare=False)
+
+
+def children(node: object) -> list[object]:
+    """The expression children of a node, for generic walks (checker passes, depth limits)."""
+    out: list[object] = []
+    for name in getattr(node, "__dataclass_fields__", {}):
+        if name.endswith("span") or name.endswith("spans"):
+            continue
+        v = getattr(node, name)
+        if isinstance(v, tuple):
+            out.extend(x for x in v if hasattr(x, "__dataclass_fields__"))
+        elif hasattr(v, "__dataclass_fields__"):
+            out.append(v)
+    return out
+
+
+def walk(node: object):
+    """Every node under ``node`` (pre-order), iteratively."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(children(n)))

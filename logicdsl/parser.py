@@ -1,0 +1,390 @@
+"""Text → syntax tree: lark (LALR, cached grammar) and a Transformer that builds ``ast`` nodes.
+
+Syntax errors become E0xx diagnostics phrased for a rule author ("expected a comparison such as
+`== 2`"), never lark's token names. Limits (file size, nesting depth) are diagnostics, not hangs.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from importlib import resources
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast
+from .diagnostics import Diagnostic, error
+from .source import Source, Span
+
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 100
+
+_lock = threading.Lock()
+_parser: Lark | None = None
+_comments: list[Token] = []
+
+
+def _grammar_parser() -> Lark:
+    global _parser
+    if _parser is None:
+        text = resources.files("logicdsl.grammar").joinpath("logicdsl.lark").read_text(encoding="utf-8")
+        kwargs = dict(parser="lalr", propagate_positions=True, maybe_placeholders=True,
+                      lexer_callbacks={"COMMENT": _comments.append})
+        try:
+            _parser = Lark(text, cache=True, **kwargs)
+        except OSError:  # a read-only temp dir: parse without the cache
+            _parser = Lark(text, **kwargs)
+    return _parser
+
+
+@dataclass
+class ParseResult:
+    module: ast.Module | None
+    diagnostics: list[Diagnostic]
+
+
+def decode(data: bytes, name: str) -> tuple[Source | None, list[Diagnostic]]:
+    """Bytes → Source, refusing oversized files and invalid UTF-8 with located diagnostics."""
+    if len(data) > MAX_FILE_BYTES:
+        return None, [error("E004", f"file is {len(data):,} bytes, over the limit of {MAX_FILE_BYTES:,}",
+                            Span.point(0, 1, 1), "split the product into smaller files or raise --max-bytes")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        prefix = data[: e.start].decode("utf-8", errors="replace")
+        src = Source(prefix, name)
+        return None, [error("E003", f"byte 0x{data[e.start]:02x} at offset {e.start} is not valid UTF-8",
+                            src.end_span(), "save the file as UTF-8")]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return Source(text, name), []
+
+
+def parse(source: Source) -> ParseResult:
+    """Parse a source; on a syntax error return no module and one located diagnostic."""
+    if len(source.text.encode("utf-8", errors="replace")) > MAX_FILE_BYTES:
+        return ParseResult(None, [error("E004", f"file is over the limit of {MAX_FILE_BYTES:,} bytes",
+                                        Span.point(0, 1, 1))])
+    if "\x00" in source.text:
+        off = source.text.index("\x00")
+        return ParseResult(None, [error("E008", "invalid character `\\x00` (NUL)", source.span_at(off),
+                                        "this looks like a binary file, not a .logic file")])
+    parser = _grammar_parser()
+    with _lock:
+        _comments.clear()
+        try:
+            tree = parser.parse(source.text)
+        except UnexpectedInput as e:
+            return ParseResult(None, [_syntax_diagnostic(source, e)])
+        comments = list(_comments)
+    depth_diag = _check_depth(tree, source)
+    if depth_diag:
+        return ParseResult(None, [depth_diag])
+    try:
+        decls = _ToAst().transform(tree).children
+    except RecursionError:  # pragma: no cover - the depth check should prevent this
+        return ParseResult(None, [error("E005", "expression nested too deeply", Span.point(0, 1, 1))])
+    module = ast.Module(tuple(decls), tuple(_comment_nodes(source, comments)))
+    return ParseResult(module, [])
+
+
+def _comment_nodes(source: Source, tokens: list[Token]) -> list[ast.Comment]:
+    out = []
+    for t in tokens:
+        before = source.line_text(t.line)[: t.column - 1]
+        out.append(ast.Comment(str(t).rstrip(), t.line, own_line=not before.strip()))
+    return out
+
+
+def _check_depth(tree: Tree, source: Source) -> Diagnostic | None:
+    stack: list[tuple[object, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            meta = getattr(node, "meta", None)
+            span = _meta_span(meta) if meta is not None and not meta.empty else Span.point(0, 1, 1)
+            return error("E005", f"expression nested more than {MAX_DEPTH} levels deep", span,
+                         "split it into `let` definitions")
+        if isinstance(node, Tree):
+            stack.extend((c, depth + 1) for c in node.children)
+    return None
+
+
+# ------------------------------------------------------------------ syntax errors
+_EXPECTED_WORDS: dict[str, str] = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "INT": "a whole number",
+    "STRING": "a quoted message",
+    "COLON": "`:`",
+    "COMMA": "`,`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "EQUAL": "`=`",
+    "COMP_OP": "a comparison such as `== 2`",
+    "DOT": "`.`",
+    "__ANON_0": "`..`",
+    "$END": "the end of the file",
+    "MINUS": "`-`",
+    "PLUS": "`+`",
+}
+_DECL_KEYWORDS = {"PRODUCT", "OBJECT", "ATTRIBUTE", "REGION", "GRID", "LET", "RULE"}
+
+
+def _describe_expected(expected: set[str], parser: Lark) -> str:
+    """Lark's expected-token set, in a rule author's words (most telling first, at most five)."""
+    expected = set(expected)
+    words: list[str] = []
+    decls = expected & _DECL_KEYWORDS
+    if len(decls) >= 5:
+        words.append("a declaration (`object`, `attribute`, `region`, `grid`, `let` or `rule`)")
+        expected -= _DECL_KEYWORDS | {"$END"}
+    if "COMP_OP" in expected:
+        words.append("a comparison such as `== 2`")
+        expected -= {"COMP_OP", "IN", "PLUS", "MINUS", "STAR", "SLASH", "DOT", "LBRACE", "__ANON_1",
+                     "AND", "OR", "__ANON_0", "COMMA", "NAME", "RSQB", "RBRACE", "FOR", "WHERE"}
+    if {"NUMBER", "NAME"} <= expected:
+        words.append("a value: a number, a name, `count(…)` or `(`")
+        expected -= {"NUMBER", "NAME", "COUNT", "EXISTS", "LPAR", "MINUS", "TRUE", "FALSE", "MATCH", "NOT",
+                     "ALL", "ANY", "NONE", "SUM", "MIN", "MAX", "MEAN", "ALL_EQUAL"}
+    for t in sorted(expected, key=lambda t: (t not in _EXPECTED_WORDS, t)):
+        if t in _EXPECTED_WORDS:
+            words.append(_EXPECTED_WORDS[t])
+            continue
+        pattern = next((term.pattern for term in parser.terminals if term.name == t), None)
+        if pattern is not None and pattern.type == "str":
+            words.append(f"`{pattern.value}`")
+    words = list(dict.fromkeys(words))[:5]
+    if not words:
+        return "something else"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END" or token.value == "":
+        return "the end of the file"
+    if token.type == "STRING":
+        return "a quoted string"
+    if token.type == "NUMBER":
+        return f"the number `{token.value}`"
+    if token.type == "NAME":
+        return f"`{token.value}`"
+    return f"`{token.value}`"
+
+
+def _syntax_diagnostic(source: Source, e: UnexpectedInput) -> Diagnostic:
+    parser = _grammar_parser()
+    if isinstance(e, UnexpectedCharacters):
+        span = source.span_at(e.pos_in_stream)
+        ch = source.text[e.pos_in_stream] if e.pos_in_stream < len(source.text) else ""
+        if ch == '"':
+            return error("E002", "this string is never closed", span, "end the message with `\"` on the same line")
+        if ch and not (ch.isalnum() or ch in "_(){}[],.:=<>!+-*/#\" \t\r\n"):
+            shown = ch if ch.isprintable() else repr(ch)[1:-1]
+            return error("E008", f"invalid character `{shown}`", span,
+                         "names use letters, digits and `_`; messages go in double quotes")
+        expected = _describe_expected(set(e.allowed or ()), parser)
+        return error("E001", f"unexpected `{ch}`; expected {expected}", span)
+    if isinstance(e, UnexpectedEOF):
+        span = source.end_span()
+        return error("E001", f"the file ends too early; expected {_describe_expected(set(e.expected), parser)}",
+                     span)
+    assert isinstance(e, UnexpectedToken)
+    tok = e.token
+    if tok.type == "$END":
+        span = source.end_span()
+        return error("E001", f"the file ends too early; expected {_describe_expected(set(e.expected), parser)}",
+                     span)
+    span = _token_span(tok)
+    expected = set(e.expected)
+    help_ = None
+    if tok.type in _DECL_KEYWORDS and expected & {"NAME", "NUMBER"}:
+        help_ = "the declaration before this one is incomplete"
+    elif tok.type == "EQUAL" and "COMP_OP" in expected:
+        help_ = "use `==` to compare"
+    elif tok.type in {"ALL", "ANY", "NONE", "SUM", "MIN", "MAX", "MEAN", "ALL_EQUAL", "COUNT", "EXISTS",
+                      "BOX", "IN", "OF", "WHERE", "FOR", "MATCH", "NOT", "AND", "OR"} and "NAME" in expected:
+        help_ = f"`{tok.value}` is a keyword and cannot be used as a name"
+    return error("E001", f"unexpected {_found(tok)}; expected {_describe_expected(expected, parser)}",
+                 span, help_)
+
+
+# ------------------------------------------------------------------ tree → AST
+def _token_span(t: Token) -> Span:
+    return Span(t.start_pos or 0, t.end_pos or (t.start_pos or 0) + 1, t.line or 1, t.column or 1,
+                t.end_line or t.line or 1, t.end_column or (t.column or 1) + 1)
+
+
+def _meta_span(meta) -> Span:
+    return Span(meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column)
+
+
+def _string(tok: Token | None) -> str | None:
+    if tok is None:
+        return None
+    body = str(tok)[1:-1]
+    out, i = [], 0
+    while i < len(body):
+        c = body[i]
+        if c == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            out.append({"n": "\n", "t": "\t"}.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _num(tok: Token) -> float:
+    return float(tok)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    # --- declarations
+    def product_decl(self, meta, c):
+        return ast.ProductDecl(str(c[0]), _string(c[1]), _meta_span(meta), _token_span(c[0]))
+
+    def object_decl(self, meta, c):
+        return ast.ObjectDecl(str(c[0]), _string(c[1]), _meta_span(meta), _token_span(c[0]))
+
+    def attribute_decl(self, meta, c):
+        name, obj, typ, desc = c
+        return ast.AttributeDecl(str(name), str(obj), typ, _string(desc), _meta_span(meta),
+                                 _token_span(name), _token_span(obj))
+
+    def enum_type(self, meta, c):
+        toks = [t for t in c if t is not None]
+        return ast.EnumType(tuple(str(t) for t in toks), _meta_span(meta), tuple(_token_span(t) for t in toks))
+
+    def number_type(self, meta, c):
+        lo, hi = c
+        return ast.NumberType(lo, hi, None if meta.empty else _meta_span(meta))
+
+    def bool_type(self, meta, c):
+        return ast.BoolType(None if meta.empty else _meta_span(meta))
+
+    def signed_number(self, meta, c):
+        sign, num = c
+        return -_num(num) if sign is not None else _num(num)
+
+    def box_lit(self, meta, c):
+        return ast.BoxLit(*c, span=_meta_span(meta))
+
+    def region_decl(self, meta, c):
+        name, box, of = c
+        return ast.RegionDecl(str(name), box, None if of is None else str(of), _meta_span(meta),
+                              _token_span(name), None if of is None else _token_span(of))
+
+    def grid_decl(self, meta, c):
+        name, rows, cols, where = c
+        dims = Span(rows.start_pos, cols.end_pos, rows.line, rows.column, cols.end_line, cols.end_column)
+        if isinstance(where, ast.BoxLit):
+            return ast.GridDecl(str(name), int(rows), int(cols), where, None, _meta_span(meta), _token_span(name),
+                                None, dims)
+        return ast.GridDecl(str(name), int(rows), int(cols), None, str(where), _meta_span(meta), _token_span(name),
+                            _token_span(where), dims)
+
+    def let_decl(self, meta, c):
+        return ast.LetDecl(str(c[0]), c[1], _meta_span(meta), _token_span(c[0]))
+
+    def category(self, meta, c):
+        return str(c[0])
+
+    def requires(self, meta, c):
+        return c
+
+    def rule_decl(self, meta, c):
+        name, category, message, requires, expr = c
+        reqs = requires or []
+        return ast.RuleDecl(str(name), expr, category, _string(message), tuple(str(t) for t in reqs),
+                            _meta_span(meta), _token_span(name), tuple(_token_span(t) for t in reqs))
+
+    # --- expressions
+    def number(self, meta, c):
+        v = c[0]
+        return ast.Number(v if isinstance(v, float) else _num(v), _meta_span(meta))
+
+    def true(self, meta, c):
+        return ast.Bool(True, _meta_span(meta))
+
+    def false(self, meta, c):
+        return ast.Bool(False, _meta_span(meta))
+
+    def name(self, meta, c):
+        return ast.Name(str(c[0]), _meta_span(meta))
+
+    def attr(self, meta, c):
+        return ast.Attr(c[0], str(c[1]), _meta_span(meta), _token_span(c[1]))
+
+    def call(self, meta, c):
+        func, *args = c
+        args = [a for a in args if a is not None]
+        pos = tuple(a for a in args if not isinstance(a, ast.Kwarg))
+        kw = tuple(a for a in args if isinstance(a, ast.Kwarg))
+        return ast.Call(str(func), pos, kw, _meta_span(meta), _token_span(func))
+
+    def kwarg(self, meta, c):
+        return ast.Kwarg(str(c[0]), c[1], _meta_span(meta))
+
+    def selection(self, meta, c):
+        *names, where = c
+        return ast.Selection(tuple(str(n) for n in names), where, _meta_span(meta),
+                             tuple(_token_span(n) for n in names))
+
+    def count(self, meta, c):
+        return ast.Count(c[0], _meta_span(meta))
+
+    def exists(self, meta, c):
+        return ast.Exists(c[0], _meta_span(meta))
+
+    def aggregate(self, meta, c):
+        func, expr, var, sel = c
+        return ast.Aggregate(str(func), expr, str(var), sel, _meta_span(meta), _token_span(var))
+
+    def quantified(self, meta, c):
+        q, var, domain, within, body = c
+        return ast.Quantified(str(q), str(var), str(domain), None if within is None else str(within), body,
+                              _meta_span(meta), _token_span(var), _token_span(domain),
+                              None if within is None else _token_span(within))
+
+    def implies(self, meta, c):
+        return ast.Logic("->", c[0], c[1], _meta_span(meta))
+
+    def or_(self, meta, c):
+        return ast.Logic("or", c[0], c[1], _meta_span(meta))
+
+    def and_(self, meta, c):
+        return ast.Logic("and", c[0], c[1], _meta_span(meta))
+
+    def not_(self, meta, c):
+        return ast.Not(c[0], _meta_span(meta))
+
+    def neg(self, meta, c):
+        return ast.Neg(c[1], _meta_span(meta))
+
+    def compare(self, meta, c):
+        return ast.Compare(str(c[1]), c[0], c[2], _meta_span(meta))
+
+    def arith(self, meta, c):
+        return ast.Arith(str(c[1]), c[0], c[2], _meta_span(meta))
+
+    def in_range(self, meta, c):
+        return ast.InRange(c[0], c[1], c[2], _meta_span(meta))
+
+    def in_set(self, meta, c):
+        value, *items = c
+        return ast.InSet(value, tuple(i for i in items if i is not None), _meta_span(meta))
+
+    def match(self, meta, c):
+        subject, *arms = c
+        return ast.Match(subject, tuple(arms), _meta_span(meta))
+
+    def arm(self, meta, c):
+        return ast.Arm(c[0], c[1], _meta_span(meta))
