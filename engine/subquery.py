@@ -65,7 +65,7 @@ class Detect:
     kind: Literal["detect"] = "detect"
 
     def question(self) -> str:
-        return f"Locate every {self.description} in the image."
+        return f"Locate every instance of {self.description} in the image."
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class Count:
             neg = "not " if self.where.op == "!=" else ""
             what = f"{what} whose {self.where.attribute.name} is {neg}{self.where.value}"
         where = f" {self.region.describe()}" if self.region else ""
-        return f"How many {what} are there{where}?"
+        return f"How many instances of {what} are there{where}?"
 
 
 @dataclass(frozen=True)
