@@ -6,6 +6,7 @@ Syntax errors become E0xx diagnostics phrased for a rule author ("expected a com
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from importlib import resources
@@ -70,6 +71,9 @@ def parse(source: Source) -> ParseResult:
         off = source.text.index("\x00")
         return ParseResult(None, [error("E008", "invalid character `\\x00` (NUL)", source.span_at(off),
                                         "this looks like a binary file, not a .logic file")])
+    bracket_diag = _check_brackets(source)
+    if bracket_diag:
+        return ParseResult(None, [bracket_diag])
     parser = _grammar_parser()
     with _lock:
         _comments.clear()
@@ -95,6 +99,24 @@ def _comment_nodes(source: Source, tokens: list[Token]) -> list[ast.Comment]:
         before = source.line_text(t.line)[: t.column - 1]
         out.append(ast.Comment(str(t).rstrip(), t.line, own_line=not before.strip()))
     return out
+
+
+_BRACKET_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[(\[{]|[)\]}]')
+
+
+def _check_brackets(source: Source) -> Diagnostic | None:
+    """Parentheses leave no node in the tree, so their depth is limited here, before parsing."""
+    depth = 0
+    for m in _BRACKET_TOKENS.finditer(source.text):
+        ch = m.group()
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return error("E005", f"brackets nested more than {MAX_DEPTH} levels deep",
+                             source.span_at(m.start()), "split the expression into `let` definitions")
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+    return None
 
 
 def _check_depth(tree: Tree, source: Source) -> Diagnostic | None:
