@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator
 
 from logicdsl import graph as g
 from logicdsl.engine.backend import Backend
@@ -55,6 +55,8 @@ class Executor:
 
     def __init__(self, graph: g.QueryGraph, backend: Backend, *, min_confidence: float = 0.0,
                  cache: AnswerCache | None = None):
+        #: called after each checked image with (image, answers, verdict): overlays, logging, metrics
+        self.hooks: list[Callable[[ImageRef, dict[Subquery, Answer], Verdict], None]] = []
         self.graph = graph
         self.backend = backend
         self.min_confidence = min_confidence
@@ -138,6 +140,8 @@ class Executor:
         verdict.subqueries_asked = asked
         verdict.waves = waves
         verdict.timings = Timings(backend_ms=backend_s * 1000, evaluate_ms=eval_s * 1000)
+        for hook in self.hooks:
+            hook(image, answers, verdict)
         return verdict
 
     def _ask(self, image: ImageRef, batch: list[Subquery]) -> list[Answer]:

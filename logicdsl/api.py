@@ -81,6 +81,11 @@ class Engine:
         return self._executor.plan
 
     @property
+    def hooks(self):
+        """Callables run after each image with (image, answers, verdict)."""
+        return self._executor.hooks
+
+    @property
     def cache(self):
         return self._executor.cache
 
