@@ -1,0 +1,150 @@
+"""Synthetic LOCO-like products: images with ground-truth scenes and labels, deterministic for a seed.
+
+``generate(product, out, n, seed, anomaly_rate)`` writes a dataset in the project's format
+(see ``docs/datasets.md``): ``NNNN.png`` + ``NNNN.json`` (the scene) per image, ``labels.jsonl`` and
+``dataset.json``. Each product module declares what it draws: ``PRODUCT``, ``SIZE``, ``RULES`` (the
+rule names of its example file, in file order), ``DEFECTS`` (each LOCO logical defect type → the rules
+it violates, as in the example's ``loco.toml``) and ``render(rng, defect) -> Canvas``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Iterable
+
+import numpy as np
+
+PRODUCTS = ("breakfast_box", "juice_bottle", "pushpins", "screw_bag", "splicing_connectors")
+FORMATS = ("png", "jpg")
+DATASET_FORMAT = "logicdsl-dataset"
+DATASET_VERSION = 1
+
+
+class SynthError(Exception):
+    """Bad generator input (unknown product, bad count); the message is one line."""
+
+
+def product_module(product: str) -> ModuleType:
+    if product not in PRODUCTS:
+        raise SynthError(f"unknown product `{product}` (choose from {', '.join(PRODUCTS)})")
+    return importlib.import_module(f"{__name__}.{product}")
+
+
+def defect_types(product: str) -> list[str]:
+    return list(product_module(product).DEFECTS)
+
+
+def labels_for(product: str, defect: str | None) -> tuple[str, list[str]]:
+    """(label, violations) of a unit with ``defect`` (None: normal); violations in rule-file order."""
+    mod = product_module(product)
+    if defect is None:
+        return "normal", []
+    order = {r: i for i, r in enumerate(mod.RULES)}
+    violations = sorted(mod.DEFECTS[defect], key=lambda r: order.get(r, len(order)))
+    return violations[0], violations
+
+
+def plan(product: str, n: int, seed: int, anomaly_rate: float) -> list[str | None]:
+    """Which unit each index is: None (normal) or a defect type. Anomalies cycle through every defect
+    type (so n * rate >= number of types covers all of them), and the order is shuffled by the seed."""
+    kinds: list[str | None] = []
+    defects = defect_types(product)
+    n_anom = int(round(n * anomaly_rate))
+    kinds += [defects[i % len(defects)] for i in range(n_anom)]
+    kinds += [None] * (n - n_anom)
+    order = np.random.default_rng([seed, 7919]).permutation(n)
+    return [kinds[i] for i in order]
+
+
+def render_unit(product: str, seed: int, index: int, defect: str | None) -> tuple[np.ndarray, dict]:
+    """Render one unit: (RGB pixels, scene dict). Deterministic in (product, seed, index, defect)."""
+    mod = product_module(product)
+    rng = np.random.default_rng([seed, index, PRODUCTS.index(product)])
+    canvas = mod.render(rng, defect)
+    pixels = canvas.finish()
+    W, H = mod.SIZE
+    scene = {"version": 1, "image": None, "width": W, "height": H, "objects": canvas.objects}
+    return pixels, scene
+
+
+@dataclass
+class Summary:
+    out: Path
+    product: str
+    n: int
+    seconds: float
+    by_label: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def images_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _write_one(args: tuple[str, str, int, int, str | None, str]) -> dict:
+    from .common import encode_jpg, encode_png
+
+    product, out, seed, index, defect, fmt = args
+    pixels, scene = render_unit(product, seed, index, defect)
+    stem = f"{index:04d}"
+    image_name = f"{stem}.{fmt}"
+    scene["image"] = image_name
+    data = encode_png(pixels) if fmt == "png" else encode_jpg(pixels)
+    Path(out, image_name).write_bytes(data)
+    Path(out, f"{stem}.json").write_text(json.dumps(scene, separators=(",", ":")), encoding="utf-8")
+    label, violations = labels_for(product, defect)
+    return {"image": image_name, "scene": f"{stem}.json", "label": label, "violations": violations,
+            "defect_types": [] if defect is None else [defect]}
+
+
+def generate(product: str, out: str | os.PathLike, n: int, seed: int = 0, anomaly_rate: float = 0.5, *,
+             fmt: str = "png", jobs: int = 1, progress: Callable[[int], None] | None = None) -> Summary:
+    """Write ``n`` units of ``product`` into ``out`` (created if needed) and return a summary."""
+    product_module(product)
+    if n < 1:
+        raise SynthError(f"-n must be at least 1 (got {n})")
+    if not 0.0 <= anomaly_rate <= 1.0:
+        raise SynthError(f"--anomaly-rate must be between 0 and 1 (got {anomaly_rate})")
+    if fmt not in FORMATS:
+        raise SynthError(f"unknown image format `{fmt}` (choose from {', '.join(FORMATS)})")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SynthError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    kinds = plan(product, n, seed, anomaly_rate)
+    tasks = [(product, str(out), seed, i, kinds[i], fmt) for i in range(n)]
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    for row in _run(tasks, jobs):
+        rows.append(row)
+        if progress:
+            progress(1)
+    seconds = time.perf_counter() - t0
+    with open(out / "labels.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    meta = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "product": product,
+            "generator": {"name": "logicdsl synth", "seed": seed, "n": n, "anomaly_rate": anomaly_rate,
+                          "image_format": fmt}}
+    (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    by_label: dict[str, int] = {}
+    for row in rows:
+        by_label[row["label"]] = by_label.get(row["label"], 0) + 1
+    return Summary(out, product, n, seconds, by_label)
+
+
+def _run(tasks: list[tuple], jobs: int) -> Iterable[dict]:
+    if jobs <= 1 or len(tasks) < 4:
+        for t in tasks:
+            yield _write_one(t)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    chunk = max(1, min(16, len(tasks) // (jobs * 4)))
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_write_one, tasks, chunksize=chunk)
