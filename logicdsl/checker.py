@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import networkx as nx
+import graphlib
 
 from . import ast
 from .diagnostics import Diagnostic, did_you_mean, error, warning
@@ -200,15 +200,10 @@ def pass_regions(program: Program) -> None:
 
 
 # --------------------------------------------------------------------------- pass 4
-def requires_graph(program: Program) -> nx.DiGraph:
-    g = nx.DiGraph()
+def requires_graph(program: Program) -> dict[str, list[str]]:
+    """rule → the known rules it requires (stdlib graphlib keeps `import networkx` off the CLI's path)."""
     names = {r.name for r in program.rules}
-    for r in program.rules:
-        g.add_node(r.name)
-        for dep in r.requires:
-            if dep in names:
-                g.add_edge(r.name, dep)
-    return g
+    return {r.name: [d for d in r.requires if d in names] for r in program.rules}
 
 
 def pass_requires(program: Program) -> None:
@@ -218,19 +213,20 @@ def pass_requires(program: Program) -> None:
             if dep not in names:
                 _emit(program, error("E401", f"rule `{r.name}` requires unknown rule `{dep}`", sp,
                                      did_you_mean(dep, names)))
-    g = requires_graph(program)
-    reported: set[frozenset[str]] = set()
-    for cycle in nx.simple_cycles(g):
-        key = frozenset(cycle)
-        if key in reported:
-            continue
-        reported.add(key)
+    deps = requires_graph(program)
+    for _ in range(20):  # report each cycle: break it at one edge and look again
+        try:
+            graphlib.TopologicalSorter(deps).prepare()
+            return
+        except graphlib.CycleError as e:
+            cycle = list(dict.fromkeys(e.args[1]))
         first = program.rule(min(cycle, key=lambda n: program.rule(n).span.start))
-        path = " → ".join(f"`{n}`" for n in _rotate(cycle, first.name) + [first.name])
+        order = _rotate(cycle[::-1], first.name)  # graphlib lists dependencies first; show requirers first
+        path = " → ".join(f"`{n}`" for n in order + [first.name])
         _emit(program, error("E402", f"rules require each other in a cycle: {path}", first.name_span,
                              "a rule can only require rules that do not require it back"))
-        if len(reported) > 20:
-            break
+        nxt = order[1] if len(order) > 1 else order[0]
+        deps[first.name] = [d for d in deps[first.name] if d != nxt]
 
 
 def _rotate(cycle: list[str], start: str) -> list[str]:
@@ -419,7 +415,7 @@ class _TypeChecker:
                              did_you_mean(r.within, list(self.p.regions) + list(self.p.objects)))
         inner = scope
         if r.var is not None:
-            if global_kind(self.p, r.var):
+            if global_kind(self.p, r.var) and bound_var is None:  # an aggregate reports its own variable
                 self.err("E106", f"variable `{r.var}` hides the {global_kind(self.p, r.var)} of that name",
                          sel.span, "choose another variable name")
             inner = scope.bind(Var(r.var, "instance", r.object if obj_ok else "?"))
@@ -611,13 +607,14 @@ def pass_lets(program: Program) -> None:
 def pass_match(program: Program) -> None:
     tc: _TypeChecker = program._types  # type: ignore[attr-defined]
     for decl in list(program.lets.values()) + list(program.rules):
+        variables = _bound_objects(program, decl.expr)
         for node in ast.walk(decl.expr):
             if not isinstance(node, ast.Match):
                 continue
             names = {a.pattern.id for a in node.arms if isinstance(a.pattern, ast.Name)}
             if "_" in names:
                 continue
-            subject = _static_enum(program, node.subject, tc)
+            subject = _static_enum(program, node.subject, tc, variables)
             if subject is None:
                 continue
             missing = sorted(subject.values - names)
@@ -627,9 +624,33 @@ def pass_match(program: Program) -> None:
                                        "an uncovered value makes the rule fail"))
 
 
-def _static_enum(program: Program, node: ast.Expr, tc: _TypeChecker) -> Type | None:
-    if isinstance(node, ast.Attr) and isinstance(node.target, ast.Name) and node.target.id in program.objects:
-        decl = program.attribute(node.target.id, node.name)
+def _bound_objects(program: Program, expr: ast.Expr) -> dict[str, str]:
+    """Variables bound in ``expr`` → the object they range over (a name bound to two objects is left out)."""
+    out: dict[str, str | None] = {}
+
+    def bind(var: str | None, obj: str | None) -> None:
+        if var is None or obj not in program.objects or global_kind(program, var):
+            return
+        out[var] = obj if out.get(var, obj) == obj else None
+
+    for n in ast.walk(expr):
+        if isinstance(n, ast.Quantified):
+            bind(n.var, n.domain)
+        elif isinstance(n, (ast.Count, ast.Exists, ast.Aggregate)):
+            sel = n.selection
+            r = read_selection(program, Scope(), sel, n.var if isinstance(n, ast.Aggregate) else None)
+            if r is not None:
+                bind(r.var, r.object)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _static_enum(program: Program, node: ast.Expr, tc: _TypeChecker,
+                 variables: dict[str, str] | None = None) -> Type | None:
+    target = node.target.id if isinstance(node, ast.Attr) and isinstance(node.target, ast.Name) else None
+    if target is not None and target not in program.objects and global_kind(program, target) is None:
+        target = (variables or {}).get(target)
+    if target is not None and target in program.objects:
+        decl = program.attribute(target, node.name)
         if decl is not None and isinstance(decl.type, ast.EnumType):
             return attr_type(decl)
     return None
@@ -643,8 +664,17 @@ def pass_bounds(program: Program) -> None:
             _emit(program, warning("W602", f"rule `{rule.name}` can never pass", rule.expr.span,
                                    "a count is a whole number ≥ 0 and a range needs low ≤ high"))
         elif verdict is True:
+            counts = any(isinstance(n, ast.Count) for n in ast.walk(rule.expr))
             _emit(program, warning("W603", f"rule `{rule.name}` always passes", rule.expr.span,
-                                   "a count is never negative"))
+                                   "a count is never negative" if counts else None))
+
+
+def _const_num(node: ast.Expr) -> float | None:
+    """The value of a number literal, negated or not (`-1` parses as Neg(Number(1)))."""
+    sign = 1.0
+    while isinstance(node, ast.Neg):
+        sign, node = -sign, node.operand
+    return sign * node.value if isinstance(node, ast.Number) else None
 
 
 def _constant_truth(node: ast.Expr) -> bool | None:
@@ -662,17 +692,18 @@ def _constant_truth(node: ast.Expr) -> bool | None:
             return True if True in (a, b) else (False if a is b is False else None)
         if node.op == "->":
             return True if (a is False or b is True) else (False if a is True and b is False else None)
-    if isinstance(node, ast.InRange) and isinstance(node.low, ast.Number) and isinstance(node.high, ast.Number):
-        if node.low.value > node.high.value:
+    if isinstance(node, ast.InRange) and _const_num(node.low) is not None and _const_num(node.high) is not None:
+        low, high = _const_num(node.low), _const_num(node.high)
+        if low > high:
             return False
-        if isinstance(node.value, ast.Count) and node.high.value < 0:
+        if isinstance(node.value, ast.Count) and high < 0:
             return False
     if isinstance(node, ast.Compare):
         count, num, op = None, None, node.op
-        if isinstance(node.left, ast.Count) and isinstance(node.right, ast.Number):
-            count, num = node.left, node.right.value
-        elif isinstance(node.right, ast.Count) and isinstance(node.left, ast.Number):
-            count, num = node.right, node.left.value
+        if isinstance(node.left, ast.Count) and _const_num(node.right) is not None:
+            count, num = node.left, _const_num(node.right)
+        elif isinstance(node.right, ast.Count) and _const_num(node.left) is not None:
+            count, num = node.right, _const_num(node.left)
             op = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(op, op)
         if count is not None and num is not None:
             integral = float(num).is_integer()
