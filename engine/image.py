@@ -12,9 +12,10 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where pixels are touched: `check` with a scene needs none
+    import numpy as np
 
 #: images with more pixels than this are refused (decompression bombs); ~ 8000 x 8000
 DEFAULT_MAX_PIXELS = 64_000_000
@@ -42,7 +43,7 @@ class ImageRef:
             return image
         if isinstance(image, (str, os.PathLike)):
             return cls(path=Path(image), max_pixels=max_pixels)
-        if isinstance(image, np.ndarray):
+        if type(image).__module__ == "numpy" and hasattr(image, "shape"):
             return cls(pixels=_normalise_array(image), max_pixels=max_pixels)
         try:  # a PIL image
             from PIL import Image
@@ -64,6 +65,8 @@ class ImageRef:
             if self.path is not None and self.pixels is None:
                 h.update(self._read_bytes())
             else:
+                import numpy as np
+
                 px = self.load()
                 h.update(str(px.shape).encode())
                 h.update(np.ascontiguousarray(px).tobytes())
@@ -161,6 +164,8 @@ def _reason(e: Exception) -> str:
 
 def _to_rgb_array(im) -> np.ndarray:
     """Any PIL mode to 8-bit RGB: 16-bit and float images are rescaled, alpha is dropped."""
+    import numpy as np
+
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
         lo, hi = float(arr.min()), float(arr.max())
@@ -181,6 +186,8 @@ def _to_rgb_array(im) -> np.ndarray:
 
 
 def _normalise_array(arr: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     if arr.ndim == 2:
         arr = np.stack([arr] * 3, axis=-1)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.shape[0] == 0 or arr.shape[1] == 0:

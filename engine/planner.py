@@ -136,16 +136,26 @@ class _Lowerer:
 
 
 def evaluation_order(graph: g.QueryGraph) -> list[str]:
-    """Rules with their requirements first; otherwise file order."""
-    import networkx as nx
+    """Rules with their requirements first; otherwise file order (a stable Kahn's algorithm)."""
+    import heapq
 
-    dag = nx.DiGraph()
     index = {r.name: i for i, r in enumerate(graph.rules)}
-    for r in graph.rules:
-        dag.add_node(r.name)
-        for dep in r.requires:
-            dag.add_edge(dep, r.name)
-    return list(nx.lexicographical_topological_sort(dag, key=lambda n: index[n]))
+    waiting = {r.name: {d for d in r.requires if d in index} for r in graph.rules}
+    users: dict[str, list[str]] = {n: [] for n in index}
+    for name, deps in waiting.items():
+        for d in deps:
+            users[d].append(name)
+    ready = [index[n] for n, deps in waiting.items() if not deps]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = graph.rules[heapq.heappop(ready)].name
+        order.append(name)
+        for u in users[name]:
+            waiting[u].discard(name)
+            if not waiting[u]:
+                heapq.heappush(ready, index[u])
+    return order + [r.name for r in graph.rules if r.name not in order]  # cycles are compile errors
 
 
 def plan(graph: g.QueryGraph, capabilities: Iterable[str]) -> Plan:

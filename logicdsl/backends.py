@@ -16,14 +16,11 @@ BACKENDS = ("auto", "scene", "vision", "vlm", "openai")
 
 
 def default_profile(rules_path: Path | None) -> Path | None:
+    """`<rules stem>.vision.toml` beside the rule file, when it exists."""
     if rules_path is None:
         return None
-    try:
-        from logicdsl.engine.vision import default_profile_path
-    except ImportError:  # vision backend not installed in this build
-        cand = rules_path.with_name(rules_path.stem + ".vision.toml")
-        return cand if cand.exists() else None
-    return default_profile_path(rules_path)
+    cand = Path(rules_path).with_name(Path(rules_path).stem + ".vision.toml")
+    return cand if cand.exists() else None
 
 
 def resolve_auto(*, rules_path: Path | None = None, model: str | None = None, base_url: str | None = None,

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-import networkx as nx
-
 from logicdsl.engine.subquery import Box, Detect, Region, Subquery
 
 
@@ -345,8 +343,10 @@ class QueryGraph:
                 out.setdefault(n.query, None)
         return list(out)
 
-    def to_networkx(self) -> nx.DiGraph:
+    def to_networkx(self):
         """A read-only networkx view: nodes ``n0…`` with kind/label attributes, rule roots ``rule:<name>``."""
+        import networkx as nx
+
         g = nx.DiGraph(product=self.product)
         ids: dict[int, str] = {}
         for n in self.nodes():
