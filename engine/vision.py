@@ -1,0 +1,800 @@
+"""The built-in vision backend: classical machine vision (OpenCV + numpy), driven by a station profile.
+
+For each image, every object of the profile is segmented once, in dependency order (an object may
+look ``within`` another and ``subtract`` others), at a reduced working resolution:
+
+  candidate pixels (colour ranges, brightness, background distance, thin lines)
+  -> search area (a fixed box, the parent object's mask or box) -> minus other objects
+  -> morphology -> optional watershed split -> connected components
+  -> grouping (each component, all merged, or the largest) -> acceptance bounds
+  -> instances (box, rotated box, mask area) and their measured attributes.
+
+Each instance's ``score`` is the margin to the closest acceptance bound (0.6 at the bound, 1.0 at
+20 % inside it); an answer's confidence is lowered by components that narrowly missed a bound, so
+an image near a threshold comes back with low confidence instead of a confident wrong answer.
+
+Geometry follows the engine's conventions: boxes in fractions of width/height, ``length`` and
+``width_r`` the rotated box's sides over the image's longer side, ``area`` mask area over W*H.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from .backend import BackendError
+from .image import ImageError, ImageRef
+from .subquery import (
+    Answer,
+    Attribute,
+    AttributeSpec,
+    Count,
+    Detect,
+    Exists,
+    Instance,
+    Measure,
+    Region,
+    Relation,
+    Subquery,
+)
+from .vision_profile import (
+    BlobCount,
+    ColourClass,
+    ColourRange,
+    Geometry,
+    ObjectRecipe,
+    Slot,
+    VisionProfile,
+    load_profile,
+)
+
+#: the recipe fields that decide the pixel mask (objects equal in these share one computation)
+_PIXEL_STAGE = {"colour", "exclude", "brightness", "background", "lines", "combine", "within", "within_mode",
+                "within_box", "within_grow", "subtract", "subtract_grow", "morphology"}
+#: bounds that sit at a property's natural limit carry no margin information
+_NATURAL = {("aspect", 0): 1.0, ("solidity", 1): 1.0, ("extent", 1): 1.0}
+#: relative margin to a bound at which an instance's score reaches 1.0
+_FULL_MARGIN = 0.2
+#: a rejected component this close (relative) outside a bound lowers the answer's confidence
+_NEAR_MISS = 0.2
+
+
+def _margin_score(margin: float) -> float:
+    """0.6 at the bound, 1.0 at a relative margin of 0.2 or more."""
+    return 0.6 + 0.4 * min(1.0, max(0.0, margin) / _FULL_MARGIN)
+
+
+def _rel_margin(v: float, lo: float, hi: float) -> float:
+    """Relative distance of ``v`` inside [lo, hi] (negative outside); an infinite end is no bound."""
+    ml = mh = float("inf")
+    if lo != -float("inf"):
+        ml = (v - lo) / lo if lo > 0 else (float("inf") if v >= lo else -1.0)
+    if hi != float("inf"):
+        mh = (hi - v) / hi if hi > 0 else (float("inf") if v <= hi else -1.0)
+    return min(ml, mh)
+
+
+def _kernel(n: int) -> np.ndarray:
+    n = max(1, int(n))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (n, n))
+
+
+def _fill_holes(m: np.ndarray) -> np.ndarray:
+    if not m.any():
+        return m
+    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(m)
+    cv2.drawContours(out, cs, -1, 255, thickness=cv2.FILLED)
+    return out
+
+
+def _hull(m: np.ndarray) -> np.ndarray:
+    if not m.any():
+        return m
+    cs, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = np.zeros_like(m)
+    cv2.drawContours(out, [cv2.convexHull(c) for c in cs], -1, 255, thickness=cv2.FILLED)
+    return out
+
+
+_RECT3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
+_CROSS3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+#: above this size a disk is approximated by an octagon of repeated 3x3 steps (3-4x faster)
+_DECOMPOSE_FROM = 11
+
+
+def _erode(m: np.ndarray, n: int) -> np.ndarray:
+    if n < _DECOMPOSE_FROM:
+        return cv2.erode(m, _kernel(n))
+    for i in range(n // 2):
+        m = cv2.erode(m, _RECT3 if i % 2 == 0 else _CROSS3)
+    return m
+
+
+def _dilate(m: np.ndarray, n: int) -> np.ndarray:
+    if n < _DECOMPOSE_FROM:
+        return cv2.dilate(m, _kernel(n))
+    for i in range(n // 2):
+        m = cv2.dilate(m, _RECT3 if i % 2 == 0 else _CROSS3)
+    return m
+
+
+def apply_morphology(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
+    """Apply profile morphology steps (``open N``, ``close N``, ``dilate N``, ``erode N``, ``fill_holes``, ``hull``)."""
+    for step in steps:
+        parts = step.split()
+        op = parts[0]
+        n = int(parts[1]) if len(parts) > 1 else 0
+        if op == "open":
+            mask = _dilate(_erode(mask, n), n)
+        elif op == "close":
+            # pad so a closing does not glue objects to the border or lose edge pixels
+            p = n
+            padded = cv2.copyMakeBorder(mask, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
+            mask = _erode(_dilate(padded, n), n)[p:-p, p:-p]
+        elif op == "dilate":
+            mask = _dilate(mask, n)
+        elif op == "erode":
+            mask = _erode(mask, n)
+        elif op == "fill_holes":
+            mask = _fill_holes(mask)
+        elif op == "hull":
+            mask = _hull(mask)
+    return mask
+
+
+class _Frame:
+    """One decoded image and its per-resolution colour conversions (computed lazily, once)."""
+
+    def __init__(self, rgb: np.ndarray):
+        self.rgb = rgb
+        self.H, self.W = rgb.shape[:2]
+        self._levels: dict[int, dict[str, np.ndarray]] = {}
+        #: pixel-stage masks shared by objects with the same recipe up to their acceptance bounds
+        self.memo: dict[Any, np.ndarray] = {}
+
+    def level(self, long_side: int) -> dict[str, np.ndarray]:
+        long_side = min(long_side, max(self.W, self.H))
+        lv = self._levels.get(long_side)
+        if lv is None:
+            f = long_side / max(self.W, self.H)
+            if abs(f - 1.0) < 1e-6:
+                rgb = self.rgb
+            else:
+                size = (max(1, round(self.W * f)), max(1, round(self.H * f)))
+                rgb = cv2.resize(self.rgb, size, interpolation=cv2.INTER_AREA)
+            lv = {"rgb": rgb}
+            self._levels[long_side] = lv
+        return lv
+
+    def space(self, long_side: int, name: str) -> np.ndarray:
+        lv = self.level(long_side)
+        arr = lv.get(name)
+        if arr is None:
+            rgb = lv["rgb"]
+            if name == "hsv":
+                arr = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+            elif name == "lab":
+                arr = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+            elif name == "gray":
+                arr = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+            else:
+                arr = rgb
+            lv[name] = arr
+        return arr
+
+
+def colour_mask(arr: np.ndarray, r: ColourRange) -> np.ndarray:
+    """uint8 0/255 mask of the pixels of ``arr`` (already in ``r.space``) inside the range."""
+    lo = np.array(r.low, dtype=np.float64)
+    hi = np.array(r.high, dtype=np.float64)
+    if r.space == "hsv" and lo[0] > hi[0]:  # hue wraps through red
+        a = cv2.inRange(arr, np.array([lo[0], lo[1], lo[2]]), np.array([180, hi[1], hi[2]]))
+        b = cv2.inRange(arr, np.array([0, lo[1], lo[2]]), np.array([hi[0], hi[1], hi[2]]))
+        return cv2.bitwise_or(a, b)
+    return cv2.inRange(arr, lo, hi)
+
+
+def ranges_mask(crop_of, ranges: Sequence[ColourRange]) -> np.ndarray | None:
+    out = None
+    for r in ranges:
+        m = colour_mask(crop_of(r.space), r)
+        out = m if out is None else cv2.bitwise_or(out, m)
+    return out
+
+
+@dataclass
+class _Seg:
+    """One object's segmentation at its working resolution."""
+
+    scale: int
+    shape: tuple[int, int]  # (h, w) at that resolution
+    mask: np.ndarray  # union of the accepted instances, uint8 0/255, full working frame
+    instances: list[Instance] = field(default_factory=list)
+    masks: list[tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=list)  # (x,y,w,h), bool crop
+    near_miss: float = 1.0  # confidence cap from rejected components close to a bound
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Detections:
+    """Everything the backend found in one image: instances per object, and diagnostics."""
+
+    width: int
+    height: int
+    objects: dict[str, _Seg]
+
+    def instances(self, name: str) -> list[Instance]:
+        seg = self.objects.get(name)
+        return list(seg.instances) if seg else []
+
+    def as_list(self) -> list[tuple[str, Instance]]:
+        return [(n, i) for n, s in self.objects.items() for i in s.instances]
+
+
+class VisionBackend:
+    """Classical machine vision driven by a station profile (see :mod:`logicdsl.engine.vision_profile`)."""
+
+    name = "vision"
+    #: the planner lowers counts, presence, regions, relations and measures to detections; the
+    #: backend still answers count/exists/attribute/measure itself when asked (see ``NATIVE``)
+    capabilities = frozenset({"detect"})
+    NATIVE = frozenset({"detect", "count", "exists", "attribute", "measure"})
+
+    def __init__(self, profile: VisionProfile | str | Path, *, native: bool = False, cache_size: int = 8):
+        if isinstance(profile, (str, Path)):
+            self.profile_path: Path | None = Path(profile)
+            profile = load_profile(profile)
+        else:
+            self.profile_path = None
+        if not isinstance(profile, VisionProfile):
+            raise BackendError("the vision backend needs a VisionProfile or the path of a .vision.toml file")
+        self.profile = profile
+        self._order = profile.order()
+        if native:
+            self.capabilities = self.NATIVE
+        self._cache: OrderedDict[str, Detections] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ public
+    def detect_all(self, image: ImageRef | np.ndarray | str | Path) -> Detections:
+        """Segment every object of the profile in ``image`` (cached per image content)."""
+        ref = ImageRef.of(image)
+        key = ref.content_hash()
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        det = self._segment(ref.load())
+        with self._lock:
+            self._cache[key] = det
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return det
+
+    def answer(self, image: ImageRef, subqueries: Sequence[Subquery]) -> list[Answer]:
+        try:
+            det = self.detect_all(image)
+        except ImageError as e:
+            return [Answer.failed(str(e)) for _ in subqueries]
+        out = []
+        for q in subqueries:
+            try:
+                out.append(self._answer_one(det, q))
+            except Exception as e:  # noqa: BLE001 - one bad subquery must not sink the batch
+                out.append(Answer.failed(f"vision backend error on {q.kind}: {type(e).__name__}: {e}"))
+        return out
+
+    # ------------------------------------------------------------------ answering
+    def _unknown(self, obj: str) -> Answer:
+        known = ", ".join(sorted(self.profile.objects))
+        where = f" {self.profile_path}" if self.profile_path else ""
+        return Answer.failed(f"the vision profile{where} has no recipe for `{obj}` (it has: {known})")
+
+    def _with_attrs(self, det: Detections, obj: str, wanted: Sequence[AttributeSpec]) -> list[Instance]:
+        insts = det.instances(obj)
+        if not wanted:
+            return insts
+        names = {a.name for a in wanted}
+        out = []
+        for inst in insts:
+            attrs = tuple((k, v) for k, v in inst.attributes if k in names)
+            scores = tuple((k, v) for k, v in inst.attribute_scores if k in names)
+            out.append(Instance(box=inst.box, score=inst.score, area=inst.area, length=inst.length,
+                                width_r=inst.width_r, angle=inst.angle, attributes=attrs, attribute_scores=scores))
+        return out
+
+    def _conf(self, det: Detections, obj: str, insts: Sequence[Instance]) -> float:
+        seg = det.objects[obj]
+        return round(min([seg.near_miss] + [i.score for i in insts]), 4)
+
+    def _answer_one(self, det: Detections, q: Subquery) -> Answer:
+        if isinstance(q, Relation):
+            return Answer.failed("the vision backend does not answer relations natively (ask for detections)")
+        obj = q.object
+        if obj not in det.objects:
+            return self._unknown(obj)
+        if isinstance(q, Detect):
+            insts = det.instances(obj)
+            return Answer(value=insts, confidence=self._conf(det, obj, insts))
+        if isinstance(q, (Count, Exists)):
+            insts = det.instances(obj)
+            if q.region is not None:
+                sel = self._in_region(det, insts, q.region)
+                if isinstance(sel, Answer):
+                    return sel
+                insts = sel
+            if isinstance(q, Count) and q.where is not None:
+                w = q.where
+                keep = []
+                for i in insts:
+                    v = i.attribute(w.attribute.name)
+                    if v is None:
+                        return Answer.failed(f"`{obj}.{w.attribute.name}` could not be measured on every instance")
+                    if (v == w.value) == (w.op == "=="):
+                        keep.append(i)
+                confs = [i.attribute_score(w.attribute.name) or 1.0 for i in insts]
+                conf = min([self._conf(det, obj, insts)] + confs)
+                return Answer(value=len(keep), confidence=conf, instances=keep)
+            conf = self._conf(det, obj, insts)
+            if isinstance(q, Exists):
+                return Answer(value=bool(insts), confidence=conf, instances=insts)
+            return Answer(value=len(insts), confidence=conf, instances=insts)
+        insts = det.instances(obj)
+        if len(insts) != 1:
+            return Answer.failed(f"found {len(insts)} instances of `{obj}`, need exactly one", )
+        inst = insts[0]
+        if isinstance(q, Attribute):
+            v = inst.attribute(q.attribute.name)
+            if v is None:
+                rec = self.profile.objects[obj]
+                if q.attribute.name not in rec.attributes:
+                    return Answer.failed(f"the vision profile has no measurement for `{obj}.{q.attribute.name}`")
+                return Answer.failed(f"`{obj}.{q.attribute.name}` could not be measured", )
+            conf = min(inst.score, inst.attribute_score(q.attribute.name) or 1.0)
+            return Answer(value=v, confidence=conf, instances=[inst])
+        if isinstance(q, Measure):
+            return Answer(value=_measure(inst, q.quantity), confidence=inst.score, instances=[inst])
+        return Answer.failed(f"the vision backend does not answer `{q.kind}` subqueries")
+
+    def _in_region(self, det: Detections, insts: list[Instance], region: Region) -> list[Instance] | Answer:
+        if region.kind == "box":
+            boxes = [region.box]
+        elif region.kind == "object":
+            if region.object not in det.objects:
+                return self._unknown(region.object)
+            boxes = [i.box for i in det.instances(region.object)]
+        else:
+            if region.object not in det.objects:
+                return self._unknown(region.object)
+            parents = det.instances(region.object)
+            if len(parents) != 1:
+                return Answer.failed(f"region `{region.name}` needs exactly one `{region.object}`, found {len(parents)}")
+            px0, py0, px1, py1 = parents[0].box
+            bx0, by0, bx1, by1 = region.box
+            pw, ph = px1 - px0, py1 - py0
+            boxes = [(px0 + bx0 * pw, py0 + by0 * ph, px0 + bx1 * pw, py0 + by1 * ph)]
+        out = []
+        for i in insts:
+            cx, cy = i.center
+            if any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in boxes):
+                out.append(i)
+        return out
+
+    # ------------------------------------------------------------------ segmentation
+    def _segment(self, rgb: np.ndarray) -> Detections:
+        frame = _Frame(rgb)
+        segs: dict[str, _Seg] = {}
+        for name in self._order:
+            segs[name] = self._segment_object(frame, name, self.profile.objects[name], segs)
+        # attributes that look at other objects (slots) run once everything is segmented
+        return Detections(width=frame.W, height=frame.H, objects={n: segs[n] for n in self.profile.objects})
+
+    def _segment_object(self, frame: _Frame, name: str, rec: ObjectRecipe, segs: dict[str, _Seg]) -> _Seg:
+        scale = min(rec.long_side or self.profile.station.long_side, max(frame.W, frame.H))
+        lv = frame.level(scale)
+        h, w = lv["rgb"].shape[:2]
+
+        # the area to look at: a fixed box, and the parent's boxes
+        x0, y0, x1, y1 = 0, 0, w, h
+        if rec.search is not None:
+            sx0, sy0, sx1, sy1 = rec.search
+            x0, y0, x1, y1 = int(sx0 * w), int(sy0 * h), int(np.ceil(sx1 * w)), int(np.ceil(sy1 * h))
+        parent_boxes: list[tuple[int, int, int, int]] = []
+        if rec.within is not None:
+            parent = segs[rec.within]
+            g = rec.within_grow
+            for inst in parent.instances:
+                bx0, by0, bx1, by1 = inst.box
+                if rec.within_box is not None:
+                    rx0, ry0, rx1, ry1 = rec.within_box
+                    bw, bh = bx1 - bx0, by1 - by0
+                    bx0, by0, bx1, by1 = bx0 + rx0 * bw, by0 + ry0 * bh, bx0 + rx1 * bw, by0 + ry1 * bh
+                parent_boxes.append((max(0, int(bx0 * w) - g), max(0, int(by0 * h) - g),
+                                     min(w, int(np.ceil(bx1 * w)) + g), min(h, int(np.ceil(by1 * h)) + g)))
+            if not parent_boxes:
+                return _Seg(scale=scale, shape=(h, w), mask=np.zeros((h, w), np.uint8))
+            x0 = max(x0, min(b[0] for b in parent_boxes))
+            y0 = max(y0, min(b[1] for b in parent_boxes))
+            x1 = min(x1, max(b[2] for b in parent_boxes))
+            y1 = min(y1, max(b[3] for b in parent_boxes))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return _Seg(scale=scale, shape=(h, w), mask=np.zeros((h, w), np.uint8))
+
+        key = (scale, (x0, y0, x1, y1), tuple(parent_boxes), rec.model_dump_json(include=_PIXEL_STAGE))
+        mask = frame.memo.get(key)
+        if mask is None:
+            mask = self._pixel_stage(frame, scale, rec, (h, w), (x0, y0, x1, y1), parent_boxes, segs)
+            frame.memo[key] = mask
+        full = np.zeros((h, w), np.uint8)
+        full[y0:y1, x0:x1] = mask
+        return self._instances(frame, scale, (h, w), full, rec, (x0, y0, x1, y1), segs)
+
+    def _pixel_stage(self, frame: _Frame, scale: int, rec: ObjectRecipe, shape: tuple[int, int],
+                     roi: tuple[int, int, int, int], parent_boxes: list, segs: dict[str, _Seg]) -> np.ndarray:
+        h, w = shape
+        x0, y0, x1, y1 = roi
+
+        def crop_of(space: str) -> np.ndarray:
+            return frame.space(scale, space)[y0:y1, x0:x1]
+
+        # candidate pixels
+        sources: list[np.ndarray] = []
+        if rec.colour:
+            sources.append(ranges_mask(crop_of, rec.colour))
+        if rec.brightness is not None:
+            lo, hi = rec.brightness
+            sources.append(cv2.inRange(crop_of("gray"), lo, hi))
+        if rec.background is not None:
+            sources.append(self._background_mask(frame, scale, rec, crop_of))
+        if rec.lines is not None:
+            ln = rec.lines
+            op = cv2.MORPH_BLACKHAT if ln.polarity == "dark" else cv2.MORPH_TOPHAT
+            resp = cv2.morphologyEx(crop_of("gray"), op, _kernel(ln.size))
+            sources.append(((resp > ln.threshold).astype(np.uint8)) * 255)
+        mask = sources[0]
+        for s in sources[1:]:
+            mask = cv2.bitwise_and(mask, s) if rec.combine == "all" else cv2.bitwise_or(mask, s)
+        if rec.exclude:
+            mask = cv2.bitwise_and(mask, cv2.bitwise_not(ranges_mask(crop_of, rec.exclude)))
+
+        # restrict to the parent, remove others
+        if rec.within is not None:
+            if rec.within_mode == "mask" and rec.within_box is None:
+                pm = _resize_mask(segs[rec.within].mask, (h, w))[y0:y1, x0:x1]
+                if rec.within_grow:
+                    pm = cv2.dilate(pm, _kernel(2 * rec.within_grow + 1))
+            else:
+                pm = np.zeros((y1 - y0, x1 - x0), np.uint8)
+                for bx0, by0, bx1, by1 in parent_boxes:
+                    pm[max(0, by0 - y0):max(0, by1 - y0), max(0, bx0 - x0):max(0, bx1 - x0)] = 255
+            mask = cv2.bitwise_and(mask, pm)
+        for other in rec.subtract:
+            om = _resize_mask(segs[other].mask, (h, w))[y0:y1, x0:x1]
+            if rec.subtract_grow:
+                om = cv2.dilate(om, _kernel(2 * rec.subtract_grow + 1))
+            mask = cv2.bitwise_and(mask, cv2.bitwise_not(om))
+
+        return apply_morphology(mask, rec.morphology)
+
+    def _background_mask(self, frame: _Frame, scale: int, rec: ObjectRecipe, crop_of) -> np.ndarray:
+        bg = rec.background
+        lab_full = frame.space(scale, "lab")
+        if bg.colour == "auto":
+            border = np.concatenate([lab_full[0], lab_full[-1], lab_full[:, 0], lab_full[:, -1]])
+            ref = np.median(border, axis=0)
+        else:
+            ref = cv2.cvtColor(np.uint8([[bg.colour]]), cv2.COLOR_RGB2Lab)[0, 0].astype(np.float64)
+        d = crop_of("lab").astype(np.float32) - ref.astype(np.float32)
+        dist = np.sqrt((d * d).sum(axis=2))
+        return ((dist > bg.distance).astype(np.uint8)) * 255
+
+    def _instances(self, frame: _Frame, scale: int, shape: tuple[int, int], mask: np.ndarray,
+                   rec: ObjectRecipe, roi: tuple[int, int, int, int], segs: dict[str, _Seg]) -> _Seg:
+        h, w = shape
+        x0, y0, x1, y1 = roi
+        sub = mask[y0:y1, x0:x1]
+        if rec.split is not None and sub.any():
+            n, labels = _watershed_split(sub, rec.split.min_distance)
+            stats = _stats_from_labels(labels, n)
+        else:
+            n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+        img_area = float(w * h)
+        min_px = rec.min_component * img_area
+        comps = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= max(1, min_px)]
+        groups: list[list[int]]
+        if rec.group == "components":
+            groups = [[i] for i in comps]
+        elif rec.group == "largest":
+            groups = [[max(comps, key=lambda i: stats[i, cv2.CC_STAT_AREA])]] if comps else []
+        else:
+            groups = [comps] if comps else []
+
+        seg = _Seg(scale=scale, shape=(h, w), mask=np.zeros((h, w), np.uint8))
+        candidates = []
+        longer = float(max(w, h))
+        for grp in groups:
+            gx0 = min(stats[i, cv2.CC_STAT_LEFT] for i in grp)
+            gy0 = min(stats[i, cv2.CC_STAT_TOP] for i in grp)
+            gx1 = max(stats[i, cv2.CC_STAT_LEFT] + stats[i, cv2.CC_STAT_WIDTH] for i in grp)
+            gy1 = max(stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] for i in grp)
+            lab_crop = labels[gy0:gy1, gx0:gx1]
+            m = np.isin(lab_crop, grp) if len(grp) > 1 else (lab_crop == grp[0])
+            px = float(sum(stats[i, cv2.CC_STAT_AREA] for i in grp))
+            m8 = m.astype(np.uint8)
+            cs, _ = cv2.findContours(m8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            pts = np.concatenate(cs).reshape(-1, 2).astype(np.float32)
+            (_, _), (rw, rh), angle = cv2.minAreaRect(pts)
+            rw, rh = rw + 1.0, rh + 1.0
+            hull_area = float(cv2.contourArea(cv2.convexHull(pts))) if len(pts) >= 3 else px
+            bw, bh = gx1 - gx0, gy1 - gy0
+            props = {
+                "area": px / img_area,
+                "aspect": max(rw, rh) / max(min(rw, rh), 1e-9),
+                "solidity": min(1.0, px / max(hull_area, 1.0)),
+                "extent": px / float(bw * bh),
+                "length": max(rw, rh) / longer,
+                "width": min(rw, rh) / longer,
+                "box_width": bw / w,
+                "box_height": bh / h,
+            }
+            score, worst, worst_key = 1.0, float("inf"), None
+            for key, val in props.items():
+                b = getattr(rec, key)
+                if b is None:
+                    continue
+                lo, hi = b
+                if lo <= _NATURAL.get((key, 0), -1.0):
+                    lo = -float("inf")
+                if hi >= _NATURAL.get((key, 1), float("inf")):
+                    hi = float("inf")
+                mg = _rel_margin(val, lo, hi)
+                if mg < worst:
+                    worst, worst_key = mg, key
+            if worst_key is not None:
+                score = _margin_score(worst)
+            ox, oy = x0 + gx0, y0 + gy0
+            candidates.append({
+                "ok": worst >= 0 or worst_key is None, "worst": worst, "worst_key": worst_key, "score": score,
+                "bbox": (ox, oy, bw, bh), "mask": m, "px": px, "props": props,
+                "rbox": (rw, rh, angle),
+            })
+        accepted = [c for c in candidates if c["ok"]]
+        rejected = [c for c in candidates if not c["ok"]]
+        if rec.max_instances is not None and len(accepted) > rec.max_instances:
+            accepted.sort(key=lambda c: -c["px"])
+            rejected += accepted[rec.max_instances:]
+            accepted = accepted[: rec.max_instances]
+        accepted.sort(key=lambda c: (c["bbox"][1], c["bbox"][0]))
+        for c in rejected:
+            if c["worst"] is not None and c["worst"] != float("inf") and -c["worst"] < _NEAR_MISS:
+                seg.near_miss = min(seg.near_miss, 0.6 - 0.1 * (1 - (-c["worst"]) / _NEAR_MISS))
+            seg.rejected.append({"box": _frac_box(c["bbox"], w, h), "failed": c["worst_key"],
+                                 "value": round(c["props"].get(c["worst_key"], 0.0), 5) if c["worst_key"] else None})
+        for c in accepted:
+            bx, by, bw, bh = c["bbox"]
+            seg.mask[by:by + bh, bx:bx + bw][c["mask"]] = 255
+            seg.masks.append((c["bbox"], c["mask"]))
+            rw, rh, angle = c["rbox"]
+            seg.instances.append(Instance(
+                box=_frac_box(c["bbox"], w, h), score=round(c["score"], 4), area=c["px"] / img_area,
+                length=max(rw, rh) / longer, width_r=min(rw, rh) / longer, angle=float(angle),
+            ))
+        if rec.attributes and seg.instances:
+            self._measure_attributes(frame, scale, rec, seg, segs)
+        return seg
+
+    # ------------------------------------------------------------------ attributes
+    def _measure_attributes(self, frame: _Frame, scale: int, rec: ObjectRecipe, seg: _Seg,
+                            segs: dict[str, _Seg]) -> None:
+        h, w = seg.shape
+        new = []
+        for inst, (bbox, m) in zip(seg.instances, seg.masks):
+            values: dict[str, Any] = {}
+            scores: dict[str, float] = {}
+            for aname, arec in rec.attributes.items():
+                if isinstance(arec, ColourClass):
+                    v, s = _colour_class(frame, scale, bbox, m, arec)
+                elif isinstance(arec, BlobCount):
+                    v, s = _blob_count(frame, scale, bbox, m, arec)
+                elif isinstance(arec, Geometry):
+                    v, s = _geometry(inst, arec.quantity), 1.0
+                else:
+                    continue
+                if v is not None:
+                    values[aname] = v
+                    scores[aname] = round(s, 4)
+            for aname, arec in rec.attributes.items():
+                if isinstance(arec, Slot):
+                    v, s = _slot(inst, arec, values, segs.get(arec.other), (h, w))
+                    if v is not None:
+                        values[aname] = v
+                        scores[aname] = round(s, 4)
+            new.append(Instance(box=inst.box, score=inst.score, area=inst.area, length=inst.length,
+                                width_r=inst.width_r, angle=inst.angle,
+                                attributes=tuple(sorted(values.items())),
+                                attribute_scores=tuple(sorted(scores.items()))))
+        seg.instances = new
+
+
+def _frac_box(bbox: tuple[int, int, int, int], w: int, h: int) -> tuple[float, float, float, float]:
+    bx, by, bw, bh = bbox
+    return (bx / w, by / h, (bx + bw) / w, (by + bh) / h)
+
+
+def _resize_mask(m: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if m.shape == shape:
+        return m
+    return cv2.resize(m, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def _inner_crop(bbox, inner, m):
+    bx, by, bw, bh = bbox
+    if inner is None:
+        return bx, by, bw, bh, m
+    ix0, iy0, ix1, iy1 = inner
+    cx0, cy0 = int(ix0 * bw), int(iy0 * bh)
+    cx1, cy1 = max(cx0 + 1, int(round(ix1 * bw))), max(cy0 + 1, int(round(iy1 * bh)))
+    return bx + cx0, by + cy0, cx1 - cx0, cy1 - cy0, m[cy0:cy1, cx0:cx1]
+
+
+def _colour_class(frame: _Frame, scale: int, bbox, m: np.ndarray, a: ColourClass) -> tuple[Any, float]:
+    bx, by, bw, bh, mm = _inner_crop(bbox, a.inner, m)
+    sel = mm if a.region == "mask" else np.ones_like(mm, dtype=bool)
+    total = int(sel.sum())
+    if total == 0:
+        return None, 0.0
+
+    def crop_of(space: str) -> np.ndarray:
+        return frame.space(scale, space)[by:by + bh, bx:bx + bw]
+
+    votes = {}
+    fracs = {}
+    for cls, ranges in a.classes.items():
+        cm = ranges_mask(crop_of, ranges) > 0
+        frac = float((cm & sel).sum()) / total
+        fracs[cls] = frac
+        exp = a.expected.get(cls)
+        votes[cls] = min(1.0, frac / exp) if exp else frac
+    ranked = sorted(votes, key=lambda k: -votes[k])
+    best = ranked[0]
+    if fracs[best] < a.min_fraction:
+        return None, 0.0
+    second = votes[ranked[1]] if len(ranked) > 1 else 0.0
+    conf = 0.5 + 0.5 * (votes[best] - second) / max(votes[best], 1e-9)
+    return best, conf
+
+
+def _blob_count(frame: _Frame, scale: int, bbox, m: np.ndarray, a: BlobCount) -> tuple[Any, float]:
+    bx, by, bw, bh, _ = _inner_crop(bbox, a.inner, m)
+
+    def crop_of(space: str) -> np.ndarray:
+        return frame.space(scale, space)[by:by + bh, bx:bx + bw]
+
+    srcs = []
+    if a.colour:
+        srcs.append(ranges_mask(crop_of, a.colour))
+    if a.brightness is not None:
+        srcs.append(cv2.inRange(crop_of("gray"), a.brightness[0], a.brightness[1]))
+    if a.lines is not None:
+        op = cv2.MORPH_BLACKHAT if a.lines.polarity == "dark" else cv2.MORPH_TOPHAT
+        resp = cv2.morphologyEx(crop_of("gray"), op, _kernel(a.lines.size))
+        srcs.append(((resp > a.lines.threshold).astype(np.uint8)) * 255)
+    if not srcs:
+        return None, 0.0
+    mask = srcs[0]
+    for s in srcs[1:]:
+        mask = cv2.bitwise_and(mask, s)
+    mask = apply_morphology(mask, a.morphology)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    box_area = float(bbox[2] * bbox[3])
+    lo, hi = a.area
+    count, worst = 0, float("inf")
+    for i in range(1, n):
+        f = stats[i, cv2.CC_STAT_AREA] / box_area
+        mg = _rel_margin(f, lo, hi)
+        if mg >= 0:
+            count += 1
+        worst = min(worst, abs(mg))
+    conf = _margin_score(worst) if worst != float("inf") else 1.0
+    return count, conf
+
+
+def _geometry(inst: Instance, q: str) -> float:
+    x0, y0, x1, y1 = inst.box
+    return {
+        "length": inst.length or 0.0,
+        "width": inst.width_r or 0.0,
+        "area": inst.area or 0.0,
+        "box_width": x1 - x0,
+        "box_height": y1 - y0,
+        "aspect": (inst.length or 0.0) / max(inst.width_r or 1e-9, 1e-9),
+        "center_x": (x0 + x1) / 2,
+        "center_y": (y0 + y1) / 2,
+    }[q]
+
+
+def _slot(inst: Instance, a: Slot, values: dict[str, Any], other: _Seg | None,
+          shape: tuple[int, int]) -> tuple[Any, float]:
+    if other is None:
+        return None, 0.0
+    n = a.slots if a.slots is not None else values.get(a.slots_from)
+    if not isinstance(n, (int, float)) or n < 1:
+        return None, 0.0
+    n = int(n)
+    h, w = other.shape
+    x0, y0, x1, y1 = inst.box
+    bw, bh = x1 - x0, y1 - y0
+    if a.axis == "y":  # the other object arrives from the side: look left and right of the box
+        gx0, gx1, gy0, gy1 = x0 - a.reach * bw, x1 + a.reach * bw, y0, y1
+    else:
+        gx0, gx1, gy0, gy1 = x0, x1, y0 - a.reach * bh, y1 + a.reach * bh
+    px0, px1 = max(0, int(gx0 * w)), min(w, int(np.ceil(gx1 * w)))
+    py0, py1 = max(0, int(gy0 * h)), min(h, int(np.ceil(gy1 * h)))
+    sub = other.mask[py0:py1, px0:px1]
+    ys, xs = np.nonzero(sub)
+    if len(ys) == 0:
+        return None, 0.0
+    if a.axis == "y":
+        pos = ((ys.mean() + py0) / h - y0) / max(bh, 1e-9)
+    else:
+        pos = ((xs.mean() + px0) / w - x0) / max(bw, 1e-9)
+    pos = min(max(pos, 0.0), 0.999999)
+    k = int(pos * n)
+    frac = pos * n - k
+    conf = 0.5 + min(frac, 1 - frac)  # 1.0 mid-slot, 0.5 on a boundary
+    return k + 1, conf
+
+
+def _measure(inst: Instance, q: str) -> float:
+    x0, y0, x1, y1 = inst.box
+    return {
+        "left": x0, "right": x1, "top": y0, "bottom": y1, "width": x1 - x0, "height": y1 - y0,
+        "center_x": (x0 + x1) / 2, "center_y": (y0 + y1) / 2,
+        "area": inst.area if inst.area is not None else (x1 - x0) * (y1 - y0),
+        "length": inst.length if inst.length is not None else max(x1 - x0, y1 - y0),
+    }[q]
+
+
+def _watershed_split(mask: np.ndarray, min_distance: float) -> tuple[int, np.ndarray]:
+    """Split touching blobs: seeds are the distance-transform peaks at least ``min_distance`` deep."""
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+    peaks = ((dist >= min_distance) & (dist >= cv2.dilate(dist, _kernel(max(3, int(min_distance)))) - 1e-3))
+    peaks = cv2.dilate(peaks.astype(np.uint8), _kernel(3))
+    nseed, seeds = cv2.connectedComponents(peaks)
+    n, labels = cv2.connectedComponents(mask)
+    if nseed <= 1:
+        return n, labels
+    markers = seeds.astype(np.int32)
+    markers[mask == 0] = 0
+    # components without a seed keep their own label
+    unseeded = np.setdiff1d(np.unique(labels[mask > 0]), np.unique(labels[(markers > 0)]))
+    nxt = nseed
+    for u in unseeded:
+        markers[labels == u] = nxt
+        nxt += 1
+    bg = (mask == 0)
+    markers[bg] = nxt  # background marker
+    rgb = cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)
+    cv2.watershed(rgb, markers)
+    markers[(markers == nxt) | (markers < 0)] = 0
+    markers[mask == 0] = 0
+    return nxt, markers
+
+
+def _stats_from_labels(labels: np.ndarray, n: int) -> np.ndarray:
+    stats = np.zeros((max(n, 1), 5), np.int32)
+    for i in range(1, n):
+        ys, xs = np.nonzero(labels == i)
+        if len(xs) == 0:
+            continue
+        stats[i] = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, len(xs))
+    return stats
