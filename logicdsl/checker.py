@@ -503,6 +503,8 @@ class _TypeChecker:
             self.check_enum_eq(node, lt, node.right)
         elif rt.kind == "enum" and lt.kind == "literal":
             self.check_enum_eq(node, rt, node.left)
+        elif "any" in (lt.kind, rt.kind):  # the other side already has an error: no cascade
+            return BOOL
         else:
             lt, rt = self.resolve_literal(lt, node.left), self.resolve_literal(rt, node.right)
             if "any" in (lt.kind, rt.kind):

@@ -24,6 +24,27 @@ MAX_DEPTH = 100
 _lock = threading.Lock()
 _parser: Lark | None = None
 _comments: list[Token] = []
+_text: list[str] = [""]  # the text being parsed, for _keyword_callback
+
+
+class _GluedKeyword(Exception):
+    """A keyword matched as the prefix of a longer word (`rules`, `lettuce`) where no name may stand."""
+
+    def __init__(self, token: Token):
+        self.token = token
+
+
+def _keyword_callback(tok: Token) -> Token:
+    end = tok.end_pos or 0
+    text = _text[0]
+    if end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        raise _GluedKeyword(tok)
+    return tok
+
+
+def _keyword_terminals(grammar: str) -> list[str]:
+    """Lark names a keyword literal such as "rule" RULE; these may match a prefix of a longer word."""
+    return sorted({w.upper() for w in re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', grammar)})
 
 
 def _grammar_parser() -> Lark:
@@ -31,7 +52,8 @@ def _grammar_parser() -> Lark:
     if _parser is None:
         text = resources.files("logicdsl.grammar").joinpath("logicdsl.lark").read_text(encoding="utf-8")
         kwargs = dict(parser="lalr", propagate_positions=True, maybe_placeholders=True,
-                      lexer_callbacks={"COMMENT": _comments.append})
+                      lexer_callbacks={"COMMENT": _comments.append,
+                                       **{k: _keyword_callback for k in _keyword_terminals(text)}})
         try:
             _parser = Lark(text, cache=True, **kwargs)
         except OSError:  # a read-only temp dir: parse without the cache
@@ -78,8 +100,13 @@ def parse(source: Source) -> ParseResult:
     with _lock:
         _comments.clear()
         try:
+            _text[0] = source.text
             tree = parser.parse(source.text)
+        except _GluedKeyword as e:
+            return ParseResult(None, [_glued_keyword_diagnostic(source, e.token)])
         except UnexpectedInput as e:
+            if isinstance(getattr(e, "__context__", None), _GluedKeyword):
+                return ParseResult(None, [_glued_keyword_diagnostic(source, e.__context__.token)])
             return ParseResult(None, [_syntax_diagnostic(source, e)])
         comments = list(_comments)
     depth_diag = _check_depth(tree, source)
@@ -120,20 +147,34 @@ def _check_brackets(source: Source) -> Diagnostic | None:
 
 
 def _check_depth(tree: Tree, source: Source) -> Diagnostic | None:
-    stack: list[tuple[object, int]] = [(tree, 0)]
+    stack: list[tuple[object, int, object]] = [(tree, 0, None)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, near = stack.pop()
+        meta = getattr(node, "meta", None)
+        if meta is not None and not meta.empty:
+            near = meta
         if depth > MAX_DEPTH:
-            meta = getattr(node, "meta", None)
-            span = _meta_span(meta) if meta is not None and not meta.empty else Span.point(0, 1, 1)
+            if isinstance(node, Token) and node.line is not None:
+                span = _token_span(node)
+            else:
+                span = _meta_span(near) if near is not None else Span.point(0, 1, 1)
             return error("E005", f"expression nested more than {MAX_DEPTH} levels deep", span,
                          "split it into `let` definitions")
         if isinstance(node, Tree):
-            stack.extend((c, depth + 1) for c in node.children)
+            stack.extend((c, depth + 1, near) for c in node.children)
     return None
 
 
 # ------------------------------------------------------------------ syntax errors
+def _glued_keyword_diagnostic(source: Source, tok: Token) -> Diagnostic:
+    start = tok.start_pos or 0
+    m = re.compile(r"[A-Za-z0-9_]+").match(source.text, start)
+    word = m.group() if m else str(tok)
+    span = Span(start, start + len(word), tok.line or 1, tok.column or 1, tok.line or 1,
+                (tok.column or 1) + len(word))
+    return error("E001", f"unexpected `{word}`; expected a keyword such as `{tok}` on its own", span,
+                 f"did you mean `{tok}`?" if len(word) - len(str(tok)) <= 2 else None)
+
 _EXPECTED_WORDS: dict[str, str] = {
     "NAME": "a name",
     "NUMBER": "a number",

@@ -112,7 +112,8 @@ def read_selection(program: Program, scope: Scope, sel: ast.Selection, bound_var
     names = list(sel.names)
     var = bound_var
     if bound_var is None and names and names[0] not in program.objects and scope.lookup(names[0]) is None \
-            and len(names) >= 2 and global_kind(program, names[0]) is None:
+            and len(names) >= 2 and global_kind(program, names[0]) is None \
+            and not (len(names) == 2 and global_kind(program, names[1]) == "region"):  # `obj in region`
         var = names.pop(0)
     if not names or len(names) > 2:
         return None
