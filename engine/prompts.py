@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
@@ -579,6 +580,12 @@ def parse_boxes(text: str, box_format: BoxFormat, attributes: Sequence[Attribute
 # one reply → one Answer
 
 
+def looks_garbled(text: str) -> bool:
+    """Mostly control characters or undecodable bytes: a broken model, not an answer."""
+    bad = sum(1 for c in text if c == "\ufffd" or (unicodedata.category(c) == "Cc" and c not in "\n\r\t"))
+    return bad > max(1, len(text) // 10)
+
+
 def _clip_raw(text: str, n: int = 80) -> str:
     one = " ".join(text.split())
     return one if len(one) <= n else one[: n - 1] + "…"
@@ -606,6 +613,8 @@ def _parse_answer(q, text, think, box_format, alts, seq_prob) -> Answer:
     ans = extract_answer(text, think)
     if not ans:
         return Answer.failed("unparseable answer: no final answer after the reasoning", raw=text)
+    if looks_garbled(ans):
+        return Answer.failed(f"unparseable answer: garbled text `{_clip_raw(ans, 40)}`", raw=text)
     bad = f"unparseable answer: `{_clip_raw(ans)}`"
     if isinstance(q, Count):
         n = parse_count(ans)
