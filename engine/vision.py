@@ -126,7 +126,8 @@ def _dilate(m: np.ndarray, n: int) -> np.ndarray:
 
 
 def apply_morphology(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
-    """Apply profile morphology steps (``open N``, ``close N``, ``dilate N``, ``erode N``, ``fill_holes``, ``hull``)."""
+    """Apply profile morphology steps (``open N``, ``close N``, ``close_v N``, ``close_h N``, ``dilate N``,
+    ``erode N``, ``fill_holes``, ``hull``)."""
     for step in steps:
         parts = step.split()
         op = parts[0]
@@ -138,6 +139,11 @@ def apply_morphology(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
             p = n
             padded = cv2.copyMakeBorder(mask, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
             mask = _erode(_dilate(padded, n), n)[p:-p, p:-p]
+        elif op in ("close_v", "close_h"):  # a line kernel: bridges gaps along one axis only
+            k = cv2.getStructuringElement(cv2.MORPH_RECT, (1, n) if op == "close_v" else (n, 1))
+            p = n
+            padded = cv2.copyMakeBorder(mask, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
+            mask = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, k)[p:-p, p:-p]
         elif op == "dilate":
             mask = _dilate(mask, n)
         elif op == "erode":
@@ -362,7 +368,7 @@ class VisionBackend:
             conf = min(inst.score, inst.attribute_score(q.attribute.name) or 1.0)
             return Answer(value=v, confidence=conf, instances=[inst])
         if isinstance(q, Measure):
-            return Answer(value=_measure(inst, q.quantity), confidence=inst.score, instances=[inst])
+            return Answer(value=float(_measure(inst, q.quantity)), confidence=inst.score, instances=[inst])
         return Answer.failed(f"the vision backend does not answer `{q.kind}` subqueries")
 
     def _in_region(self, det: Detections, insts: list[Instance], region: Region) -> list[Instance] | Answer:
@@ -564,7 +570,7 @@ class VisionBackend:
             ox, oy = x0 + gx0, y0 + gy0
             candidates.append({
                 "ok": worst >= 0 or worst_key is None, "worst": worst, "worst_key": worst_key, "score": score,
-                "bbox": (ox, oy, bw, bh), "mask": m, "px": px, "props": props,
+                "bbox": (int(ox), int(oy), int(bw), int(bh)), "mask": m, "px": px, "props": props,
                 "rbox": (rw, rh, angle),
             })
         accepted = [c for c in candidates if c["ok"]]
@@ -578,15 +584,15 @@ class VisionBackend:
             if c["worst"] is not None and c["worst"] != float("inf") and -c["worst"] < _NEAR_MISS:
                 seg.near_miss = min(seg.near_miss, 0.6 - 0.1 * (1 - (-c["worst"]) / _NEAR_MISS))
             seg.rejected.append({"box": _frac_box(c["bbox"], w, h), "failed": c["worst_key"],
-                                 "value": round(c["props"].get(c["worst_key"], 0.0), 5) if c["worst_key"] else None})
+                                 "value": round(float(c["props"].get(c["worst_key"], 0.0)), 5) if c["worst_key"] else None})
         for c in accepted:
             bx, by, bw, bh = c["bbox"]
             seg.mask[by:by + bh, bx:bx + bw][c["mask"]] = 255
             seg.masks.append((c["bbox"], c["mask"]))
             rw, rh, angle = c["rbox"]
             seg.instances.append(Instance(
-                box=_frac_box(c["bbox"], w, h), score=round(c["score"], 4), area=c["px"] / img_area,
-                length=max(rw, rh) / longer, width_r=min(rw, rh) / longer, angle=float(angle),
+                box=_frac_box(c["bbox"], w, h), score=round(float(c["score"]), 4), area=float(c["px"] / img_area),
+                length=float(max(rw, rh) / longer), width_r=float(min(rw, rh) / longer), angle=float(angle),
             ))
         if rec.attributes and seg.instances:
             self._measure_attributes(frame, scale, rec, seg, segs)
@@ -610,14 +616,14 @@ class VisionBackend:
                 else:
                     continue
                 if v is not None:
-                    values[aname] = v
-                    scores[aname] = round(s, 4)
+                    values[aname] = _py(v)
+                    scores[aname] = round(float(s), 4)
             for aname, arec in rec.attributes.items():
                 if isinstance(arec, Slot):
                     v, s = _slot(inst, arec, values, segs.get(arec.other), (h, w))
                     if v is not None:
-                        values[aname] = v
-                        scores[aname] = round(s, 4)
+                        values[aname] = _py(v)
+                        scores[aname] = round(float(s), 4)
             new.append(Instance(box=inst.box, score=inst.score, area=inst.area, length=inst.length,
                                 width_r=inst.width_r, angle=inst.angle,
                                 attributes=tuple(sorted(values.items())),
@@ -625,8 +631,13 @@ class VisionBackend:
         seg.instances = new
 
 
+def _py(v: Any) -> Any:
+    """numpy scalars to plain Python values (the evaluator expects bool/int/float/str)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def _frac_box(bbox: tuple[int, int, int, int], w: int, h: int) -> tuple[float, float, float, float]:
-    bx, by, bw, bh = bbox
+    bx, by, bw, bh = (int(v) for v in bbox)
     return (bx / w, by / h, (bx + bw) / w, (by + bh) / h)
 
 

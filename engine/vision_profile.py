@@ -45,7 +45,7 @@ from .backend import BackendError
 Bounds = tuple[float, float]
 Box = tuple[float, float, float, float]
 
-_MORPH = re.compile(r"^(open|close|dilate|erode|fill_holes|hull)(\s+\d+)?$")
+_MORPH = re.compile(r"^(open|close|close_v|close_h|dilate|erode|fill_holes|hull)(\s+\d+)?$")
 _SPACE_MAX = {"hsv": (180, 255, 255), "lab": (255, 255, 255), "rgb": (255, 255, 255), "gray": (255,)}
 
 
@@ -192,9 +192,10 @@ def _check_morphology(steps: list[str]) -> list[str]:
         m = _MORPH.match(s.strip())
         if not m:
             raise ValueError(
-                f"unknown morphology step `{s}` (use `open N`, `close N`, `dilate N`, `erode N`, `fill_holes`, `hull`)"
+                f"unknown morphology step `{s}` (use `open N`, `close N`, `close_v N`, `close_h N`, `dilate N`,"
+                " `erode N`, `fill_holes`, `hull`)"
             )
-        if m.group(1) in ("open", "close", "dilate", "erode") and not m.group(2):
+        if m.group(1) not in ("fill_holes", "hull") and not m.group(2):
             raise ValueError(f"morphology step `{s}` needs a size in pixels, e.g. `{m.group(1)} 5`")
     return steps
 
