@@ -412,8 +412,8 @@ class VLMBackend:
                     inputs[k] = pi[k][sel]
             mm = _select_views(feats, per_view, sel, BaseModelOutputWithPooling)
             inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
-            budget = max(r.prompt.max_new_tokens for r in idx_rows)
-            for r, reply in zip(group, self._generate(inputs, budget, mm_encoder_outputs={"image": mm})):
+            budgets = [r.prompt.max_new_tokens for r in idx_rows]
+            for r, reply in zip(group, self._generate(inputs, budgets, mm_encoder_outputs={"image": mm})):
                 replies[r] = reply
         return replies, [r.box_format for r in rows]
 
@@ -430,8 +430,8 @@ class VLMBackend:
             if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
             self.stats["vision_calls"] += 1
-            budget = max(rows[r].prompt.max_new_tokens for r in group)
-            for r, reply in zip(group, self._generate(inputs, budget)):
+            budgets = [rows[r].prompt.max_new_tokens for r in group]
+            for r, reply in zip(group, self._generate(inputs, budgets)):
                 replies[r] = reply
         return replies, [r.box_format for r in rows]
 
@@ -445,7 +445,8 @@ class VLMBackend:
                 out.append(g[s:s + self.max_batch])
         return [g for g in out if g]
 
-    def _generate(self, inputs: dict[str, Any], budget: int, **extra) -> list[_Reply]:
+    def _generate(self, inputs: dict[str, Any], budgets: list[int], **extra) -> list[_Reply]:
+        """Greedy generation for a batch; each row's reply is cut to its own budget."""
         import torch
         from transformers import LogitsProcessorList
 
@@ -455,7 +456,7 @@ class VLMBackend:
         for attr in ("temperature", "top_p", "top_k", "min_p", "typical_p"):
             if hasattr(gc, attr):
                 setattr(gc, attr, None)
-        gc.max_new_tokens = budget
+        gc.max_new_tokens = max(budgets)
         gc.return_dict_in_generate = True
         gc.output_scores = True
         tok = self.processor.tokenizer
@@ -473,6 +474,7 @@ class VLMBackend:
         stop = set(_as_list(gc.eos_token_id)) | {gc.pad_token_id}
         replies = []
         for b, ids in enumerate(seqs):
+            ids = ids[: budgets[b]]
             end = next((j for j, t in enumerate(ids) if t in stop), len(ids))
             ids = ids[:end]
             text = self._decode(ids)
