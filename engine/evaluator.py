@@ -65,6 +65,8 @@ class Evaluator:
         self._memo: dict[int, tuple[Any, Trace]] = {}
         self._free: dict[int, frozenset[str]] = {}
         self._stack: list[Trace] = [Trace()]
+        #: (id(instance), attribute) -> why a detection's attribute value is unusable
+        self._bad_attrs: dict[tuple[int, str], Undecided] = {}
 
     # ---------------------------------------------------------------- public
     def evaluate(self, node: g.Node) -> tuple[Any, Trace]:
@@ -135,7 +137,17 @@ class Evaluator:
             return Undecided(ans.error or "the backend gave no answer")
         if ans.confidence is not None and ans.confidence < self.min_confidence:
             return Undecided(f"confidence {ans.confidence:.2f} is below the floor {self.min_confidence:.2f}")
-        return _validate(q, ans.value)
+        value = _validate(q, ans.value)
+        if q.kind == "detect" and q.attributes and isinstance(value, list):
+            # an attribute value outside its declared type is garbage, as it is in a native answer
+            for inst in value:
+                for spec in q.attributes:
+                    raw = inst.attribute(spec.name)
+                    if raw is not None:
+                        checked = _validate_attribute(spec, raw)
+                        if isinstance(checked, Undecided):
+                            self._bad_attrs[(id(inst), spec.name)] = checked
+        return value
 
     def const(self, n: g.Const, env) -> Any:
         return n.value
@@ -319,6 +331,9 @@ class Evaluator:
         value = inst.attribute(n.attribute)
         if value is None:
             return Undecided(f"the backend did not report `{n.attribute}` for `{n.text or n.attribute}`")
+        bad = self._bad_attrs.get((id(inst), n.attribute))
+        if bad is not None:
+            return bad
         score = inst.attribute_score(n.attribute)
         if score is not None and score < self.min_confidence:
             return Undecided(f"`{n.attribute}` confidence {score:.2f} is below the floor {self.min_confidence:.2f}")
@@ -490,7 +505,8 @@ def _validate(q: Subquery, value: Any) -> Any:
             return value
         return Undecided("the backend's detections are not a list of instances")
     if kind == "count":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or value != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or value < 0 or value != int(value):
             return Undecided(f"the backend answered `{value!r}` to a count")
         return int(value)
     if kind in ("exists", "relation"):
@@ -499,7 +515,11 @@ def _validate(q: Subquery, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return Undecided(f"the backend answered `{value!r}` to a measurement")
         return float(value)
-    spec = q.attribute  # type: ignore[union-attr]
+    return _validate_attribute(q.attribute, value)  # type: ignore[union-attr]
+
+
+def _validate_attribute(spec, value: Any) -> Any:
+    """An attribute value checked against its declared kind (enum set, yes/no, finite number)."""
     if spec.kind == "enum":
         return value if value in spec.values else Undecided(
             f"`{value}` is not one of {', '.join(spec.values)}")
