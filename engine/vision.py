@@ -207,6 +207,22 @@ def colour_mask(arr: np.ndarray, r: ColourRange) -> np.ndarray:
     return cv2.inRange(arr, lo, hi)
 
 
+_CHANNEL = {"s": ("hsv", 1), "v": ("hsv", 2), "lab_a": ("lab", 1), "lab_b": ("lab", 2),
+            "r": ("rgb", 0), "g": ("rgb", 1), "b": ("rgb", 2)}
+
+
+def _lines_mask(crop_of, ln) -> np.ndarray:
+    """Thin strokes darker (black-hat) or lighter (top-hat) than their surroundings in one channel."""
+    if ln.channel == "gray":
+        img = crop_of("gray")
+    else:
+        space, idx = _CHANNEL[ln.channel]
+        img = np.ascontiguousarray(crop_of(space)[..., idx])
+    op = cv2.MORPH_BLACKHAT if ln.polarity == "dark" else cv2.MORPH_TOPHAT
+    resp = cv2.morphologyEx(img, op, _kernel(ln.size))
+    return ((resp > ln.threshold).astype(np.uint8)) * 255
+
+
 def ranges_mask(crop_of, ranges: Sequence[ColourRange]) -> np.ndarray | None:
     out = None
     for r in ranges:
@@ -462,10 +478,7 @@ class VisionBackend:
         if rec.background is not None:
             sources.append(self._background_mask(frame, scale, rec, crop_of))
         if rec.lines is not None:
-            ln = rec.lines
-            op = cv2.MORPH_BLACKHAT if ln.polarity == "dark" else cv2.MORPH_TOPHAT
-            resp = cv2.morphologyEx(crop_of("gray"), op, _kernel(ln.size))
-            sources.append(((resp > ln.threshold).astype(np.uint8)) * 255)
+            sources.append(_lines_mask(crop_of, rec.lines))
         mask = sources[0]
         for s in sources[1:]:
             mask = cv2.bitwise_and(mask, s) if rec.combine == "all" else cv2.bitwise_or(mask, s)
@@ -696,9 +709,7 @@ def _blob_count(frame: _Frame, scale: int, bbox, m: np.ndarray, a: BlobCount) ->
     if a.brightness is not None:
         srcs.append(cv2.inRange(crop_of("gray"), a.brightness[0], a.brightness[1]))
     if a.lines is not None:
-        op = cv2.MORPH_BLACKHAT if a.lines.polarity == "dark" else cv2.MORPH_TOPHAT
-        resp = cv2.morphologyEx(crop_of("gray"), op, _kernel(a.lines.size))
-        srcs.append(((resp > a.lines.threshold).astype(np.uint8)) * 255)
+        srcs.append(_lines_mask(crop_of, a.lines))
     if not srcs:
         return None, 0.0
     mask = srcs[0]

@@ -98,6 +98,8 @@ class Lines(_Model):
     polarity: Literal["dark", "light"] = "dark"
     size: int = Field(default=11, ge=3, le=101)
     threshold: float = Field(default=15, ge=0, le=255)
+    #: the channel to look in: gray (default), HSV ``s``/``v``, Lab ``lab_a``/``lab_b``, or ``r``/``g``/``b``
+    channel: Literal["gray", "s", "v", "lab_a", "lab_b", "r", "g", "b"] = "gray"
 
 
 class Background(_Model):

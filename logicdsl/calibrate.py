@@ -1,0 +1,289 @@
+"""Calibration: fit a vision profile's colour ranges and size bounds from a few good images with
+scene annotations, so nobody tunes HSV numbers by hand.
+
+The profile given is the template: it says which objects exist and how each is segmented. For every
+object with a ``colour`` source, calibration replaces the colour ranges with the HSV box that covers
+the annotated pixels (the central part of each annotated box or rotated box, where the object is
+and the background is not) between the ``low``/``high`` percentiles, widened by ``pad``; for every
+acceptance bound the template sets (``area``, ``length``, ``width``, ``aspect``, ``box_width``,
+``box_height``) it sets ``[min / (1 + margin), max * (1 + margin)]`` over the annotated instances.
+Colour-class attributes whose class names match annotated attribute values get their classes fitted
+the same way. Objects that use only lines or brightness keep their recipe; their bounds are fitted.
+
+``logicdsl calibrate TEMPLATE.vision.toml IMAGES... --out NEW.vision.toml`` (scene JSON beside each
+image as ``<image>.json`` — the synthetic datasets' layout).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from logicdsl.engine.image import ImageRef
+from logicdsl.engine.scene_format import Scene, SceneObject, load_scene
+from logicdsl.engine.vision_profile import ColourClass, ColourRange, VisionProfile
+
+SIZE_KEYS = ("area", "length", "width", "aspect", "box_width", "box_height")
+
+
+class CalibrationError(Exception):
+    """Calibration cannot run (no annotated images, an object never annotated); one line."""
+
+
+@dataclass
+class Samples:
+    """Per object: HSV pixels (N x 3, uint8) and geometry measurements of each annotated instance."""
+
+    hsv: list[np.ndarray] = field(default_factory=list)
+    by_value: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)  # attr -> value -> pixels
+    geometry: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in SIZE_KEYS})
+
+
+def _object_mask(o: SceneObject, w: int, h: int, shrink: float) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """A boolean mask of the central part of the object's (rotated) box, with its pixel bbox."""
+    import cv2
+
+    if o.rbox is not None:
+        r = o.rbox
+        pts = cv2.boxPoints(((r.cx, r.cy), (max(1.0, r.w * (1 - shrink)), max(1.0, r.h * (1 - shrink))), r.angle))
+    else:
+        x0, y0, x1, y1 = o.box
+        cx, cy, bw, bh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * (1 - shrink), (y1 - y0) * (1 - shrink)
+        pts = np.array([[cx - bw / 2, cy - bh / 2], [cx + bw / 2, cy - bh / 2],
+                        [cx + bw / 2, cy + bh / 2], [cx - bw / 2, cy + bh / 2]], np.float32)
+    x0 = max(0, int(np.floor(pts[:, 0].min())))
+    y0 = max(0, int(np.floor(pts[:, 1].min())))
+    x1 = min(w, int(np.ceil(pts[:, 0].max())) + 1)
+    y1 = min(h, int(np.ceil(pts[:, 1].max())) + 1)
+    m = np.zeros((max(1, y1 - y0), max(1, x1 - x0)), np.uint8)
+    cv2.fillPoly(m, [np.int32(np.round(pts - [x0, y0]))], 1)
+    return (x0, y0, x1, y1), m.astype(bool)
+
+
+def collect(pairs: Iterable[tuple[Path, Scene]], shrink: float = 0.3, max_pixels: int = 4000,
+            seed: int = 0) -> dict[str, Samples]:
+    """Sample annotated pixels and geometry per object label over (image, scene) pairs."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    out: dict[str, Samples] = {}
+    for path, scene in pairs:
+        rgb = ImageRef.of(path).load()
+        h, w = rgb.shape[:2]
+        if (w, h) != (scene.width, scene.height):
+            raise CalibrationError(f"{path}: image is {w}x{h} but its scene says {scene.width}x{scene.height}")
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+        longer = float(max(w, h))
+        for o in scene.objects:
+            s = out.setdefault(o.label, Samples())
+            (x0, y0, x1, y1), m = _object_mask(o, w, h, shrink)
+            px = hsv[y0:y1, x0:x1][m[: y1 - y0, : x1 - x0]]
+            if len(px) > max_pixels:
+                px = px[rng.choice(len(px), max_pixels, replace=False)]
+            if len(px):
+                s.hsv.append(px)
+                for k, v in o.attributes.items():
+                    s.by_value.setdefault(k, {}).setdefault(str(v).lower(), []).append(px)
+            bx0, by0, bx1, by1 = o.box
+            g = s.geometry
+            g["box_width"].append((bx1 - bx0) / w)
+            g["box_height"].append((by1 - by0) / h)
+            g["area"].append((o.area if o.area is not None else (bx1 - bx0) * (by1 - by0)) / (w * h))
+            if o.rbox is not None:
+                a, b = max(o.rbox.w, o.rbox.h), min(o.rbox.w, o.rbox.h)
+                g["length"].append(a / longer)
+                g["width"].append(b / longer)
+                g["aspect"].append(a / max(b, 1e-9))
+    return out
+
+
+def fit_hsv(px: np.ndarray, low: float = 1.0, high: float = 99.0, pad: Sequence[float] = (4, 25, 25)) -> ColourRange:
+    """The HSV box holding the central ``low..high`` percent of ``px``; hue is fitted on the circle."""
+    hue = px[:, 0].astype(np.int32)
+    hist = np.bincount(hue % 180, minlength=180)
+    # cut the hue circle at the middle of its widest empty (or emptiest) stretch
+    occupied = hist > max(1, len(hue) * 0.002)
+    if occupied.all():
+        shift = 0
+    else:
+        best_len, best_start, run, start = 0, 0, 0, 0
+        for i in range(360):
+            if not occupied[i % 180]:
+                if run == 0:
+                    start = i
+                run += 1
+                if run > best_len:
+                    best_len, best_start = run, start
+            else:
+                run = 0
+        shift = (best_start + best_len // 2) % 180
+    rolled = (hue - shift) % 180
+    h_lo = float(np.percentile(rolled, low)) - pad[0]
+    h_hi = float(np.percentile(rolled, high)) + pad[0]
+    if h_hi - h_lo >= 179:
+        h_lo_v, h_hi_v = 0.0, 180.0
+    else:
+        h_lo_v, h_hi_v = (h_lo + shift) % 180, (h_hi + shift) % 180
+    s_lo = max(0.0, float(np.percentile(px[:, 1], low)) - pad[1])
+    s_hi = min(255.0, float(np.percentile(px[:, 1], high)) + pad[1])
+    v_lo = max(0.0, float(np.percentile(px[:, 2], low)) - pad[2])
+    v_hi = min(255.0, float(np.percentile(px[:, 2], high)) + pad[2])
+    return ColourRange(space="hsv", low=[round(h_lo_v), round(s_lo), round(v_lo)],
+                       high=[round(h_hi_v), round(s_hi), round(v_hi)])
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, s: str) -> None:
+        self.lines.append(s)
+
+
+def calibrate(template: VisionProfile, pairs: Sequence[tuple[Path, Scene]], *, margin: float = 0.35,
+              low: float = 1.0, high: float = 99.0, shrink: float = 0.3,
+              objects: Sequence[str] | None = None) -> tuple[VisionProfile, Report]:
+    """Fit ``template``'s colour ranges and size bounds to the annotated ``pairs``."""
+    if not pairs:
+        raise CalibrationError("calibration needs at least one image with a scene annotation")
+    samples = collect(pairs, shrink=shrink)
+    report = Report()
+    data = template.model_dump(mode="json", exclude_none=True)
+    names = list(objects) if objects else list(template.objects)
+    for name in names:
+        if name not in template.objects:
+            raise CalibrationError(f"`{name}` is not an object of the profile")
+        rec = template.objects[name]
+        s = samples.get(name)
+        if s is None or not s.hsv:
+            report.add(f"{name}: not annotated in any image — kept as it was")
+            continue
+        od = data["objects"][name]
+        n = sum(len(p) for p in s.hsv)
+        if rec.colour:
+            rng = fit_hsv(np.concatenate(s.hsv), low, high)
+            od["colour"] = [rng.model_dump(mode="json")]
+            report.add(f"{name}: colour hsv {rng.low}..{rng.high} from {n} pixels of {len(s.hsv)} instances")
+        for key in SIZE_KEYS:
+            if getattr(rec, key) is None:
+                continue
+            vals = s.geometry.get(key) or []
+            if not vals:
+                continue
+            lo, hi = min(vals) / (1 + margin), max(vals) * (1 + margin)
+            if key == "aspect":
+                lo = max(1.0, lo)
+            od[key] = [_round(lo), _round(hi)]
+            report.add(f"{name}: {key} {od[key][0]}..{od[key][1]} (annotated {min(vals):.4g}..{max(vals):.4g})")
+        for aname, arec in rec.attributes.items():
+            if not isinstance(arec, ColourClass):
+                continue
+            got = s.by_value.get(aname, {})
+            fitted = {}
+            for cls in arec.classes:
+                px = got.get(cls.lower())
+                if px:
+                    fitted[cls] = [fit_hsv(np.concatenate(px), 5.0, 95.0, pad=(2, 15, 15)).model_dump(mode="json")]
+            if fitted:
+                od["attributes"][aname]["classes"].update(fitted)
+                report.add(f"{name}.{aname}: fitted classes {', '.join(sorted(fitted))}")
+    return VisionProfile.model_validate(data), report
+
+
+def _round(v: float) -> float:
+    if v == 0:
+        return 0.0
+    digits = max(2, 3 - int(math.floor(math.log10(abs(v)))))
+    return round(v, digits)
+
+
+# ------------------------------------------------------------------ TOML output
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        if isinstance(v, float) and v.is_integer() and abs(v) < 1e6:
+            return str(int(v)) if abs(v) >= 1 else repr(v)
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def dump_profile(profile: VisionProfile, header: str = "") -> str:
+    """A profile as TOML text (defaults left out), readable and loadable by ``load_profile``."""
+    data = profile.model_dump(mode="json", exclude_defaults=True)
+    out: list[str] = [f"# {line}" if line else "#" for line in header.splitlines()]
+    if out:
+        out.append("")
+    station = data.get("station")
+    if station:
+        out.append("[station]")
+        out += [f"{_key(k)} = {_toml_value(v)}" for k, v in station.items()]
+        out.append("")
+    for name, od in data.get("objects", {}).items():
+        attrs = od.pop("attributes", {})
+        out.append(f"[objects.{_key(name)}]")
+        for k, v in od.items():
+            if k in ("colour", "exclude") and len(v) > 1:
+                out.append(f"{k} = [")
+                out += [f"  {_toml_value(x)}," for x in v]
+                out.append("]")
+            else:
+                out.append(f"{_key(k)} = {_toml_value(v)}")
+        out.append("")
+        for aname, ad in attrs.items():
+            out.append(f"[objects.{_key(name)}.attributes.{_key(aname)}]")
+            ad = dict(ad)
+            out.append(f"measure = {_toml_value(ad.pop('measure'))}")
+            classes = ad.pop("classes", None)
+            for k, v in ad.items():
+                out.append(f"{_key(k)} = {_toml_value(v)}")
+            for cls, ranges in (classes or {}).items():
+                out.append(f"classes.{_key(cls)} = {_toml_value(ranges)}")
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def pairs_from(paths: Sequence[Path]) -> list[tuple[Path, Scene]]:
+    """(image, scene) for each image with a ``<image stem>.json`` scene beside it."""
+    from logicdsl.engine.image import find_images
+
+    out = []
+    for img in find_images(list(paths)):
+        sc = img.with_suffix(".json")
+        if sc.is_file():
+            out.append((img, load_scene(sc)))
+    return out
+
+
+def good_only(pairs: Sequence[tuple[Path, Scene]]) -> list[tuple[Path, Scene]]:
+    """Keep the images a dataset's ``labels.jsonl`` marks normal (all, when there is no labels file)."""
+    keep = []
+    labels_cache: dict[Path, dict[str, str]] = {}
+    for img, sc in pairs:
+        lf = img.parent / "labels.jsonl"
+        if lf not in labels_cache:
+            labels_cache[lf] = {}
+            if lf.is_file():
+                for line in lf.read_text(encoding="utf-8").splitlines():
+                    if line.strip():
+                        row = json.loads(line)
+                        labels_cache[lf][row.get("image", "")] = row.get("label", "")
+        lab = labels_cache[lf].get(img.name)
+        if lab in (None, "normal"):
+            keep.append((img, sc))
+    return keep
