@@ -126,8 +126,8 @@ def _dilate(m: np.ndarray, n: int) -> np.ndarray:
 
 
 def apply_morphology(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
-    """Apply profile morphology steps (``open N``, ``close N``, ``close_v N``, ``close_h N``, ``dilate N``,
-    ``erode N``, ``fill_holes``, ``hull``)."""
+    """Apply profile morphology steps (``open N``, ``close N``, ``close_v N``, ``close_h N``, ``open_v N``,
+    ``open_h N``, ``cut_crossings N``, ``dilate N``, ``erode N``, ``fill_holes``, ``hull``)."""
     for step in steps:
         parts = step.split()
         op = parts[0]
@@ -144,6 +144,14 @@ def apply_morphology(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
             p = n
             padded = cv2.copyMakeBorder(mask, p, p, p, p, cv2.BORDER_CONSTANT, value=0)
             mask = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, k)[p:-p, p:-p]
+        elif op in ("open_v", "open_h"):  # keep only runs at least n long along one axis
+            k = cv2.getStructuringElement(cv2.MORPH_RECT, (1, n) if op == "open_v" else (n, 1))
+            mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
+        elif op == "cut_crossings":  # split a grid of walls into its segments: remove where runs cross
+            kv = cv2.getStructuringElement(cv2.MORPH_RECT, (1, n))
+            kh = cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1))
+            cross = cv2.bitwise_and(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kv), cv2.morphologyEx(mask, cv2.MORPH_OPEN, kh))
+            mask = cv2.bitwise_and(mask, cv2.bitwise_not(cv2.dilate(cross, _RECT3, iterations=2)))
         elif op == "dilate":
             mask = _dilate(mask, n)
         elif op == "erode":
@@ -521,11 +529,13 @@ class VisionBackend:
         h, w = shape
         x0, y0, x1, y1 = roi
         sub = mask[y0:y1, x0:x1]
-        if rec.split is not None and sub.any():
+        if rec.split is not None and rec.split.min_distance is not None and sub.any():
             n, labels = _watershed_split(sub, rec.split.min_distance)
             stats = _stats_from_labels(labels, n)
         else:
             n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+            if rec.split is not None and rec.split.unit_area is not None:
+                n, labels, stats = _split_by_area(labels, stats, n, rec.split.unit_area * w * h)
         img_area = float(w * h)
         min_px = rec.min_component * img_area
         comps = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= max(1, min_px)]
@@ -810,6 +820,35 @@ def _watershed_split(mask: np.ndarray, min_distance: float) -> tuple[int, np.nda
     markers[(markers == nxt) | (markers < 0)] = 0
     markers[mask == 0] = 0
     return nxt, markers
+
+
+def _split_by_area(labels: np.ndarray, stats: np.ndarray, n: int, unit_px: float):
+    """Cut each component of about k >= 2 unit areas into k parts by k-means on its pixel coordinates."""
+    extra = []
+    for i in range(1, n):
+        k = int(round(stats[i, cv2.CC_STAT_AREA] / unit_px))
+        if k < 2 or stats[i, cv2.CC_STAT_AREA] < 1.5 * unit_px:
+            continue
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        ys, xs = np.nonzero(labels[y:y + bh, x:x + bw] == i)
+        pts = np.stack([xs, ys], axis=1).astype(np.float32)
+        crit = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5)
+        cv2.setRNGSeed(0)
+        _, assign, _ = cv2.kmeans(pts, k, None, crit, 3, cv2.KMEANS_PP_CENTERS)
+        assign = assign.ravel()
+        for j in range(1, k):
+            sel = assign == j
+            labels[y + ys[sel], x + xs[sel]] = n + len(extra)
+            extra.append((n + len(extra), i))
+    if not extra:
+        return n, labels, stats
+    new_n = n + len(extra)
+    stats = np.vstack([stats, np.zeros((len(extra), 5), stats.dtype)])
+    for lab in {i for _, i in extra} | {e for e, _ in extra}:
+        sub = labels == lab
+        ys, xs = np.nonzero(sub)
+        stats[lab] = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, len(xs))
+    return new_n, labels, stats
 
 
 def _stats_from_labels(labels: np.ndarray, n: int) -> np.ndarray:

@@ -45,7 +45,7 @@ from .backend import BackendError
 Bounds = tuple[float, float]
 Box = tuple[float, float, float, float]
 
-_MORPH = re.compile(r"^(open|close|close_v|close_h|dilate|erode|fill_holes|hull)(\s+\d+)?$")
+_MORPH = re.compile(r"^(open|close|close_v|close_h|open_v|open_h|cut_crossings|dilate|erode|fill_holes|hull)(\s+\d+)?$")
 _SPACE_MAX = {"hsv": (180, 255, 255), "lab": (255, 255, 255), "rgb": (255, 255, 255), "gray": (255,)}
 
 
@@ -112,10 +112,21 @@ class Background(_Model):
 
 
 class Split(_Model):
-    """Separate touching instances: watershed on the distance transform, seeds at least ``min_distance``
-    pixels (working resolution) from the mask border."""
+    """Separate touching instances.
 
-    min_distance: float = Field(gt=0)
+    ``unit_area`` (fraction of the image): a component holding about k times this area is cut into
+    k instances (k-means on its pixels) — for identical parts that touch (two pins in one cell).
+    ``min_distance`` (pixels at working resolution): watershed on the distance transform, seeds at
+    least that deep inside the mask — for round parts that overlap."""
+
+    unit_area: float | None = Field(default=None, gt=0, le=1)
+    min_distance: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> "Split":
+        if (self.unit_area is None) == (self.min_distance is None):
+            raise ValueError("give exactly one of `unit_area` and `min_distance`")
+        return self
 
 
 class ColourClass(_Model):
@@ -194,8 +205,8 @@ def _check_morphology(steps: list[str]) -> list[str]:
         m = _MORPH.match(s.strip())
         if not m:
             raise ValueError(
-                f"unknown morphology step `{s}` (use `open N`, `close N`, `close_v N`, `close_h N`, `dilate N`,"
-                " `erode N`, `fill_holes`, `hull`)"
+                f"unknown morphology step `{s}` (use `open N`, `close N`, `close_v N`, `close_h N`, `open_v N`,"
+                " `open_h N`, `cut_crossings N`, `dilate N`, `erode N`, `fill_holes`, `hull`)"
             )
         if m.group(1) not in ("fill_holes", "hull") and not m.group(2):
             raise ValueError(f"morphology step `{s}` needs a size in pixels, e.g. `{m.group(1)} 5`")
