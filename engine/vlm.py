@@ -420,7 +420,11 @@ class VLMBackend:
     def _generate_plain(self, views, tasks, view_keys):
         """Fallback: the processor's own path, every row carrying its image."""
         proc = self.processor
-        formats_by_view = [self._box_format(v.size, None) for v in views]
+        try:
+            seen = self._seen_sizes(proc.image_processor(views, return_tensors="pt"), len(views))
+        except Exception:  # noqa: BLE001 - sizes are a nicety here
+            seen = [None] * len(views)
+        formats_by_view = [self._box_format(v.size, s) for v, s in zip(views, seen)]
         texts, rows = self._texts(tasks, view_keys, formats_by_view)
         replies: list[_Reply | None] = [None] * len(rows)
         for group in self._groups(rows):

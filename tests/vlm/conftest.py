@@ -51,7 +51,7 @@ def tiny_qwen_dir(tmp_path_factory) -> Path:
 
 
 #: budgets small enough that a random model's babble stays cheap on CPU
-TEST_BUDGETS = {"detect": 48, "attribute": 8, "count": 6, "exists": 4, "relation": 4}
+TEST_BUDGETS = {"detect": 64, "attribute": 8, "count": 6, "exists": 4, "relation": 4}
 
 
 @pytest.fixture(scope="session")
