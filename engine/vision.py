@@ -514,6 +514,8 @@ class VisionBackend:
 
     def _background_mask(self, frame: _Frame, scale: int, rec: ObjectRecipe, crop_of) -> np.ndarray:
         bg = rec.background
+        if bg.mode == "local":
+            return self._local_background(frame, scale, bg, crop_of)
         lab_full = frame.space(scale, "lab")
         if bg.colour == "auto":
             border = np.concatenate([lab_full[0], lab_full[-1], lab_full[:, 0], lab_full[:, -1]])
@@ -523,6 +525,33 @@ class VisionBackend:
         d = crop_of("lab").astype(np.float32) - ref.astype(np.float32)
         dist = np.sqrt((d * d).sum(axis=2))
         return ((dist > bg.distance).astype(np.uint8)) * 255
+
+    def _local_background(self, frame: _Frame, scale: int, bg, crop_of) -> np.ndarray:
+        key = ("local-bg", scale, bg.size, bg.polarity)
+        model = frame.memo.get(key)
+        gray = frame.space(scale, "gray")
+        if model is None:
+            h, w = gray.shape
+            f = 4
+            small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
+            k = max(3, bg.size // f) | 1
+            op = cv2.MORPH_CLOSE if bg.polarity == "dark" else cv2.MORPH_OPEN
+            pad = k
+            small = cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            small = cv2.morphologyEx(small, op, _kernel(k))[pad:-pad, pad:-pad]
+            small = cv2.GaussianBlur(small, (0, 0), max(1.0, k / 4))
+            model = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+            frame.memo[key] = model
+        y0x0 = crop_of("gray")
+        # crop the model the same way crop_of crops the gray image
+        g = gray
+        ys, xs = _crop_offsets(g, y0x0)
+        m = model[ys:ys + y0x0.shape[0], xs:xs + y0x0.shape[1]]
+        if bg.polarity == "dark":
+            diff = cv2.subtract(m, y0x0)
+        else:
+            diff = cv2.subtract(y0x0, m)
+        return ((diff > bg.distance).astype(np.uint8)) * 255
 
     def _instances(self, frame: _Frame, scale: int, shape: tuple[int, int], mask: np.ndarray,
                    rec: ObjectRecipe, roi: tuple[int, int, int, int], segs: dict[str, _Seg]) -> _Seg:
@@ -652,6 +681,15 @@ class VisionBackend:
                                 attributes=tuple(sorted(values.items())),
                                 attribute_scores=tuple(sorted(scores.items()))))
         seg.instances = new
+
+
+def _crop_offsets(full: np.ndarray, crop: np.ndarray) -> tuple[int, int]:
+    """The (row, column) where the view ``crop`` starts inside ``full`` (crops are numpy views)."""
+    if crop.size == 0 or crop.base is None:
+        return 0, 0
+    off = crop.__array_interface__["data"][0] - full.__array_interface__["data"][0]
+    row, rem = divmod(off, full.strides[0])
+    return int(row), int(rem // full.strides[1])
 
 
 def _py(v: Any) -> Any:

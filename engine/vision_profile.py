@@ -103,12 +103,19 @@ class Lines(_Model):
 
 
 class Background(_Model):
-    """Foreground = pixels whose Lab colour is farther than ``distance`` from the background colour.
+    """Foreground = pixels far enough from the background.
 
-    ``colour`` is an RGB triple, or ``auto`` (the median of the image border)."""
+    ``mode = "colour"``: Lab distance above ``distance`` from ``colour`` (an RGB triple, or ``auto``:
+    the median of the image border). ``mode = "local"``: a background estimated per pixel by closing
+    (``polarity = "dark"`` parts on a light ground) or opening (``light`` parts) the gray image with a
+    disk of ``size`` pixels (larger than the parts are wide), at quarter resolution; foreground where
+    the gray level differs from it by more than ``distance`` — lighting gradients do not matter."""
 
+    mode: Literal["colour", "local"] = "colour"
     colour: Union[Literal["auto"], tuple[int, int, int]] = "auto"
     distance: float = Field(default=30, gt=0, le=442)
+    size: int = Field(default=61, ge=3, le=1001)
+    polarity: Literal["dark", "light"] = "dark"
 
 
 class Split(_Model):
