@@ -77,6 +77,9 @@ class Evaluator:
 
     # ---------------------------------------------------------------- machinery
     def free_vars(self, n: g.Node) -> frozenset[str]:
+        fv = n.__dict__.get("_fv")  # static per node: cached on the (immutable) node across images
+        if fv is not None:
+            return fv
         key = id(n)
         fv = self._free.get(key)
         if fv is None:
@@ -90,6 +93,7 @@ class Evaluator:
                     inner = self.free_vars(n.where) - {n.var} if n.where is not None else frozenset()
                     fv = self.free_vars(n.source) | (self.free_vars(n.region) if n.region else frozenset()) | inner
             self._free[key] = fv
+            object.__setattr__(n, "_fv", fv)
         return fv
 
     def eval(self, n: g.Node, env: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ sets sharing subqueries, costs nothing at the backend.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, Iterator
@@ -69,7 +70,8 @@ class Executor:
         """Check one image (path, array, PIL image or ImageRef). Problems with the input give a
         verdict with ``status="error"`` and a one-line reason, never an exception."""
         t0 = time.perf_counter()
-        name = str(image) if not hasattr(image, "name") or isinstance(image, str) else image.name
+        # never str() an array: numpy formats the pixels (costly, and useless as a name)
+        name = str(image) if isinstance(image, (str, os.PathLike)) else str(getattr(image, "name", "<image>"))
         try:
             ref = ImageRef.of(image)
             name = ref.name
