@@ -41,7 +41,8 @@ def confusion_png(path: str | Path, confusion: dict[str, Any], title: str = "") 
     H = top + cell * len(rows) + 40
     im = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(im)
-    if title:
+    if title:  # the default font lacks some punctuation: keep the picture's title ASCII
+        title = title.replace("\u2014", "-").encode("ascii", "replace").decode()
         d.text((10, 8), title, fill="black", font=font)
     # column labels, rotated
     for j, c in enumerate(cols):
@@ -65,7 +66,7 @@ def confusion_png(path: str | Path, confusion: dict[str, Any], title: str = "") 
             if v:
                 d.text((x + cell // 2, y + cell // 2), str(v), fill="black" if share < 0.6 else "white", font=font,
                        anchor="mm")
-    d.text((left, H - 24), "predicted →   (rows: true)", fill=(90, 90, 90), font=small)
+    d.text((left, H - 24), "columns: predicted, rows: true", fill=(90, 90, 90), font=small)
     im.save(path)
 
 
