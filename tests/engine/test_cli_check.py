@@ -157,3 +157,12 @@ def test_check_starts_fast_and_never_imports_torch(station):
     budget = float(os.environ.get("LOGICDSL_STARTUP_BUDGET_S", TARGET_S * max(1.0, bare / QUIET_PYTHON_S)))
     print(f"logicdsl check startup: {wall:.3f} s (bare python {bare:.3f} s, budget {budget:.2f} s)")
     assert wall <= budget
+
+
+@pytest.mark.xfail(reason="logicdsl/cli/check.py lists a missing image twice (find_images keeps it, then "
+                          "`images + missing` adds it again); not an engine file", strict=False)
+def test_missing_image_reported_once(station, capsys):
+    tmp, rules, imgs = station
+    assert main(["check", str(tmp / "missing.png"), str(rules), "--backend", "scene", "--format", "jsonl"]) == 2
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert len(lines) == 1
