@@ -310,12 +310,22 @@ class Module:
     comments: tuple[Comment, ...] = field(default=(), compare=False)
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(n for n in getattr(cls, "__dataclass_fields__", {})
+                      if not (n.endswith("span") or n.endswith("spans")))
+        _CHILD_FIELDS[cls] = names
+    return names
+
+
 def children(node: object) -> list[object]:
     """The expression children of a node, for generic walks (checker passes, depth limits)."""
     out: list[object] = []
-    for name in getattr(node, "__dataclass_fields__", {}):
-        if name.endswith("span") or name.endswith("spans"):
-            continue
+    for name in _child_fields(type(node)):
         v = getattr(node, name)
         if isinstance(v, tuple):
             out.extend(x for x in v if hasattr(x, "__dataclass_fields__"))

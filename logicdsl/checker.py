@@ -609,10 +609,12 @@ def pass_lets(program: Program) -> None:
 def pass_match(program: Program) -> None:
     tc: _TypeChecker = program._types  # type: ignore[attr-defined]
     for decl in list(program.lets.values()) + list(program.rules):
-        variables = _bound_objects(program, decl.expr)
+        variables: dict[str, str] | None = None
         for node in ast.walk(decl.expr):
             if not isinstance(node, ast.Match):
                 continue
+            if variables is None:
+                variables = _bound_objects(program, decl.expr)
             names = {a.pattern.id for a in node.arms if isinstance(a.pattern, ast.Name)}
             if "_" in names:
                 continue

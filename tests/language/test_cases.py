@@ -140,3 +140,19 @@ def test_every_code_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
     for code, title in CODES.items():
         assert re.search(rf"^## {code} — ", doc, re.M), f"docs/errors.md has no section for {code}"
+
+
+def test_errors_md_examples_hold() -> None:
+    """Each section's bad example gives its code; each fixed example has no diagnostics at all."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text(encoding="utf-8")
+    sections = re.split(r"^## ([EW]\d{3}) — .*$", doc, flags=re.M)[1:]
+    checked = 0
+    for code, body in zip(sections[::2], sections[1::2]):
+        blocks = dict(re.findall(r"^(Bad|Fixed):\n\n```\n(.*?)\n```", body, flags=re.M | re.S))
+        if "Bad" in blocks:
+            assert code in [d.code for d in check_source(blocks["Bad"] + "\n").diagnostics], code
+        if "Fixed" in blocks:
+            fixed = check_source(blocks["Fixed"] + "\n")
+            assert fixed.diagnostics == [], (code, fixed.diagnostics)
+            checked += 1
+    assert checked >= len(CODES) - 2
