@@ -221,6 +221,13 @@ def _check_task(args: tuple) -> Record:
     return check_item(*args)
 
 
+def _fresh_engine() -> None:
+    """Forget any engine (and its answer cache) left from an earlier run in this process: the cache is
+    keyed by image content, and the same pixels may come with a different scene in another dataset."""
+    global _ENGINE, _SPEC, _RULES
+    _ENGINE = _SPEC = _RULES = None
+
+
 def run_eval(items: Sequence[Any], spec: EvalSpec, *, jobs: int = 1,
              progress: Callable[[int], None] | None = None) -> tuple[list[Record], float]:
     """Check every dataset item (``.image``, ``.violations``, ``.defect_types``, ``.scene``); returns the
@@ -229,6 +236,7 @@ def run_eval(items: Sequence[Any], spec: EvalSpec, *, jobs: int = 1,
               str(it.scene) if getattr(it, "scene", None) else None) for it in items]
     t0 = time.perf_counter()
     records: list[Record] = []
+    _fresh_engine()
     if jobs <= 1 or len(tasks) < 2:
         for t in tasks:
             records.append(_check_task(t))
@@ -238,7 +246,7 @@ def run_eval(items: Sequence[Any], spec: EvalSpec, *, jobs: int = 1,
         from concurrent.futures import ProcessPoolExecutor
 
         chunk = max(1, min(8, len(tasks) // (jobs * 4)))
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_fresh_engine) as pool:
             for rec in pool.map(_check_task, tasks, chunksize=chunk):
                 records.append(rec)
                 if progress:
