@@ -55,7 +55,7 @@ from .vision_profile import (
 )
 
 #: the recipe fields that decide the pixel mask (objects equal in these share one computation)
-_PIXEL_STAGE = {"colour", "exclude", "brightness", "background", "lines", "combine", "within", "within_mode",
+_PIXEL_STAGE = {"blur", "colour", "exclude", "brightness", "background", "lines", "combine", "within", "within_mode",
                 "within_box", "within_grow", "subtract", "subtract_grow", "morphology"}
 #: bounds that sit at a property's natural limit carry no margin information
 _NATURAL = {("aspect", 0): 1.0, ("solidity", 1): 1.0, ("extent", 1): 1.0}
@@ -473,8 +473,19 @@ class VisionBackend:
         h, w = shape
         x0, y0, x1, y1 = roi
 
-        def crop_of(space: str) -> np.ndarray:
-            return frame.space(scale, space)[y0:y1, x0:x1]
+        if rec.blur >= 3:
+            k = rec.blur | 1
+            blurred = cv2.medianBlur(np.ascontiguousarray(frame.space(scale, "rgb")[y0:y1, x0:x1]), k)
+            conv = {"rgb": blurred}
+
+            def crop_of(space: str) -> np.ndarray:
+                if space not in conv:
+                    code = {"hsv": cv2.COLOR_RGB2HSV, "lab": cv2.COLOR_RGB2Lab, "gray": cv2.COLOR_RGB2GRAY}[space]
+                    conv[space] = cv2.cvtColor(blurred, code)
+                return conv[space]
+        else:
+            def crop_of(space: str) -> np.ndarray:
+                return frame.space(scale, space)[y0:y1, x0:x1]
 
         # candidate pixels
         sources: list[np.ndarray] = []
@@ -484,7 +495,7 @@ class VisionBackend:
             lo, hi = rec.brightness
             sources.append(cv2.inRange(crop_of("gray"), lo, hi))
         if rec.background is not None:
-            sources.append(self._background_mask(frame, scale, rec, crop_of))
+            sources.append(self._background_mask(frame, scale, rec, crop_of, (x0, y0, x1, y1)))
         if rec.lines is not None:
             sources.append(_lines_mask(crop_of, rec.lines))
         mask = sources[0]
@@ -512,10 +523,10 @@ class VisionBackend:
 
         return apply_morphology(mask, rec.morphology)
 
-    def _background_mask(self, frame: _Frame, scale: int, rec: ObjectRecipe, crop_of) -> np.ndarray:
+    def _background_mask(self, frame: _Frame, scale: int, rec: ObjectRecipe, crop_of, roi) -> np.ndarray:
         bg = rec.background
         if bg.mode == "local":
-            return self._local_background(frame, scale, bg, crop_of)
+            return self._local_background(frame, scale, bg, crop_of, roi)
         lab_full = frame.space(scale, "lab")
         if bg.colour == "auto":
             border = np.concatenate([lab_full[0], lab_full[-1], lab_full[:, 0], lab_full[:, -1]])
@@ -526,11 +537,11 @@ class VisionBackend:
         dist = np.sqrt((d * d).sum(axis=2))
         return ((dist > bg.distance).astype(np.uint8)) * 255
 
-    def _local_background(self, frame: _Frame, scale: int, bg, crop_of) -> np.ndarray:
+    def _local_background(self, frame: _Frame, scale: int, bg, crop_of, roi) -> np.ndarray:
         key = ("local-bg", scale, bg.size, bg.polarity)
         model = frame.memo.get(key)
-        gray = frame.space(scale, "gray")
         if model is None:
+            gray = frame.space(scale, "gray")
             h, w = gray.shape
             f = 4
             small = cv2.resize(gray, (max(1, w // f), max(1, h // f)), interpolation=cv2.INTER_AREA)
@@ -542,15 +553,10 @@ class VisionBackend:
             small = cv2.GaussianBlur(small, (0, 0), max(1.0, k / 4))
             model = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
             frame.memo[key] = model
-        y0x0 = crop_of("gray")
-        # crop the model the same way crop_of crops the gray image
-        g = gray
-        ys, xs = _crop_offsets(g, y0x0)
-        m = model[ys:ys + y0x0.shape[0], xs:xs + y0x0.shape[1]]
-        if bg.polarity == "dark":
-            diff = cv2.subtract(m, y0x0)
-        else:
-            diff = cv2.subtract(y0x0, m)
+        x0, y0, x1, y1 = roi
+        g = crop_of("gray")
+        m = model[y0:y1, x0:x1]
+        diff = cv2.subtract(m, g) if bg.polarity == "dark" else cv2.subtract(g, m)
         return ((diff > bg.distance).astype(np.uint8)) * 255
 
     def _instances(self, frame: _Frame, scale: int, shape: tuple[int, int], mask: np.ndarray,
@@ -620,6 +626,21 @@ class VisionBackend:
             if worst_key is not None:
                 score = _margin_score(worst)
             ox, oy = x0 + gx0, y0 + gy0
+            if rec.median_colour and (worst >= 0 or worst_key is None):
+                med_ok = False
+                for r in rec.median_colour:
+                    arr = frame.space(scale, r.space)[oy:oy + (gy1 - gy0), ox:ox + (gx1 - gx0)][m]
+                    if arr.size == 0:
+                        continue
+                    med = np.median(arr.reshape(len(arr), -1), axis=0)
+                    med_ok = bool(cv2.inRange(med.reshape(1, 1, -1).astype(np.uint8),
+                                              np.array(r.low, np.float64), np.array(r.high, np.float64)).any()) \
+                        if not (r.space == "hsv" and r.low[0] > r.high[0]) else bool(colour_mask(
+                            med.reshape(1, 1, -1).astype(np.uint8), r).any())
+                    if med_ok:
+                        break
+                if not med_ok:
+                    worst, worst_key = -1.0, "median_colour"
             candidates.append({
                 "ok": worst >= 0 or worst_key is None, "worst": worst, "worst_key": worst_key, "score": score,
                 "bbox": (int(ox), int(oy), int(bw), int(bh)), "mask": m, "px": px, "props": props,
@@ -681,15 +702,6 @@ class VisionBackend:
                                 attributes=tuple(sorted(values.items())),
                                 attribute_scores=tuple(sorted(scores.items()))))
         seg.instances = new
-
-
-def _crop_offsets(full: np.ndarray, crop: np.ndarray) -> tuple[int, int]:
-    """The (row, column) where the view ``crop`` starts inside ``full`` (crops are numpy views)."""
-    if crop.size == 0 or crop.base is None:
-        return 0, 0
-    off = crop.__array_interface__["data"][0] - full.__array_interface__["data"][0]
-    row, rem = divmod(off, full.strides[0])
-    return int(row), int(rem // full.strides[1])
 
 
 def _py(v: Any) -> Any:

@@ -230,6 +230,8 @@ class ObjectRecipe(_Model):
     background: Background | None = None
     lines: Lines | None = None
     combine: Literal["all", "any"] = "all"
+    #: median-blur the image (odd size, working pixels) before the colour/brightness tests (textured parts)
+    blur: int = Field(default=0, ge=0, le=31)
     # --- where to look ---
     search: Box | None = None
     within: str | None = None
@@ -254,6 +256,8 @@ class ObjectRecipe(_Model):
     width: Bounds | None = None
     box_width: Bounds | None = None
     box_height: Bounds | None = None
+    #: the component's median colour must lie in one of these ranges (tells apart blobs found by one mask)
+    median_colour: list[ColourRange] = Field(default_factory=list)
     max_instances: int | None = Field(default=None, ge=1)
     attributes: dict[str, AttributeRecipe] = Field(default_factory=dict)
 
