@@ -466,7 +466,7 @@ class VisionBackend:
             frame.memo[key] = mask
         full = np.zeros((h, w), np.uint8)
         full[y0:y1, x0:x1] = mask
-        return self._instances(frame, scale, (h, w), full, rec, (x0, y0, x1, y1), segs)
+        return self._instances(frame, scale, (h, w), full, rec, (x0, y0, x1, y1), segs, key)
 
     def _pixel_stage(self, frame: _Frame, scale: int, rec: ObjectRecipe, shape: tuple[int, int],
                      roi: tuple[int, int, int, int], parent_boxes: list, segs: dict[str, _Seg]) -> np.ndarray:
@@ -475,8 +475,11 @@ class VisionBackend:
 
         if rec.blur >= 3:
             k = rec.blur | 1
-            blurred = cv2.medianBlur(np.ascontiguousarray(frame.space(scale, "rgb")[y0:y1, x0:x1]), k)
-            conv = {"rgb": blurred}
+            conv = frame.memo.get(("blur", scale, roi, k))
+            if conv is None:
+                blurred = cv2.medianBlur(np.ascontiguousarray(frame.space(scale, "rgb")[y0:y1, x0:x1]), k)
+                conv = frame.memo[("blur", scale, roi, k)] = {"rgb": blurred}
+            blurred = conv["rgb"]
 
             def crop_of(space: str) -> np.ndarray:
                 if space not in conv:
@@ -560,7 +563,7 @@ class VisionBackend:
         return ((diff > bg.distance).astype(np.uint8)) * 255
 
     def _instances(self, frame: _Frame, scale: int, shape: tuple[int, int], mask: np.ndarray,
-                   rec: ObjectRecipe, roi: tuple[int, int, int, int], segs: dict[str, _Seg]) -> _Seg:
+                   rec: ObjectRecipe, roi: tuple[int, int, int, int], segs: dict[str, _Seg], key=None) -> _Seg:
         h, w = shape
         x0, y0, x1, y1 = roi
         sub = mask[y0:y1, x0:x1]
@@ -568,8 +571,14 @@ class VisionBackend:
             n, labels = _watershed_split(sub, rec.split.min_distance)
             stats = _stats_from_labels(labels, n)
         else:
-            n, labels, stats, _ = cv2.connectedComponentsWithStats(sub, connectivity=8)
+            cc = frame.memo.get(("cc", key)) if key is not None else None
+            if cc is None:
+                cc = cv2.connectedComponentsWithStats(sub, connectivity=8)[:3]
+                if key is not None:
+                    frame.memo[("cc", key)] = cc
+            n, labels, stats = cc
             if rec.split is not None and rec.split.unit_area is not None:
+                labels, stats = labels.copy(), stats.copy()
                 n, labels, stats = _split_by_area(labels, stats, n, rec.split.unit_area * w * h)
         img_area = float(w * h)
         min_px = rec.min_component * img_area
