@@ -131,8 +131,10 @@ class OpenAIBackend:
         url = f"{self.base_url}/models"
         try:
             r = self._client.get(url, timeout=min(self.timeout, 10.0))
+        except httpx.TimeoutException as e:
+            raise BackendError(self._down_message(f"not answering ({type(e).__name__})", 1)) from None
         except httpx.HTTPError as e:
-            raise BackendError(self._down_message(e)) from None
+            raise BackendError(self._down_message(f"unreachable ({_short(e)})", 1)) from None
         if r.status_code in (401, 403):
             raise BackendError(f"the server at {self.base_url} refused the API key (HTTP {r.status_code}); "
                                f"set {self.api_key_env}")
@@ -294,10 +296,11 @@ class OpenAIBackend:
                     pass
         return self.backoff * (2 ** (attempt - 1)) * (1 + 0.1 * random.random())
 
-    def _down_message(self, what: Any) -> str:
-        return (f"the openai-compatible server at {self.base_url} is {what if isinstance(what, str) else _short(what)}"
-                f" after {self.retries + 1} attempt(s); check that it is running and serves `{self.model}` "
-                "(e.g. `vllm serve MODEL` or `transformers serve FOLDER`), or raise --timeout")
+    def _down_message(self, what: str, attempts: int | None = None) -> str:
+        n = self.retries + 1 if attempts is None else attempts
+        return (f"the openai-compatible server at {self.base_url} is {what} after {n} attempt(s); check that it is "
+                f"running and serves `{self.model}` (e.g. `vllm serve MODEL` or `transformers serve FOLDER`), "
+                "or raise the timeout")
 
     def _warn_once(self, key: str, msg: str) -> None:
         with self._lock:

@@ -69,6 +69,7 @@ def _qwen_session(tiny_qwen_dir):
 
 
 def _fresh(backend):
+    backend.budgets = {**backend.budgets, **TEST_BUDGETS}
     backend.logits_processors.clear()
     backend.think = False
     backend.crop_regions = False
@@ -88,6 +89,11 @@ def llava(_llava_session):
 def qwen(_qwen_session):
     yield _fresh(_qwen_session)
     _fresh(_qwen_session)
+
+
+def short_budgets(backend, n: int = 6) -> None:
+    """Cap every reply at ``n`` tokens: random-weight babble is the slow part of these tests."""
+    backend.budgets = {k: n for k in backend.budgets}
 
 
 @pytest.fixture(params=["llava", "qwen"])
@@ -216,46 +222,91 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def served_llava(tiny_llava_dir):
-    """`transformers serve FOLDER` on a free localhost port; yields (base_url, model name)."""
+def _serving_extra() -> bool:
     try:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        pytest.skip("transformers' serving extra is not installed (pip install 'transformers[serving]')")
-    import httpx
+        return False
+    return True
 
-    port = _free_port()
-    exe = shutil.which("transformers")
-    cmd = [exe] if exe else [sys.executable, "-m", "transformers.cli.transformers"]
-    cmd += ["serve", str(tiny_llava_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu",
-            "--dtype", "float32"]
-    log = open(tiny_llava_dir.parent / "serve.log", "w")
-    env = {**os.environ, **OFFLINE_ENV}
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
+
+class _Server:
+    """One `transformers serve FOLDER` process on a free localhost port."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        exe = shutil.which("transformers")
+        cmd = [exe] if exe else [sys.executable, "-m", "transformers.cli.transformers"]
+        cmd += ["serve", str(folder), "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu",
+                "--dtype", "float32"]
+        self.log_path = folder.parent / "serve.log"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **OFFLINE_ENV}, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
         while True:
-            if proc.poll() is not None:
-                log.flush()
-                tail = (tiny_llava_dir.parent / "serve.log").read_text()[-2000:]
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{tail}")
+            if self.proc.poll() is not None:
+                self.log.flush()
+                pytest.fail(f"transformers serve exited with {self.proc.returncode}:\n"
+                            f"{self.log_path.read_text()[-2000:]}")
             try:
-                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
-                    break
+                if httpx.get(f"{self.base}/health", timeout=1.0).status_code == 200:
+                    return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail("transformers serve did not become ready within 120 s")
+                pytest.fail(f"transformers serve did not become ready within {timeout:g} s")
             time.sleep(0.3)
-        yield base, str(tiny_llava_dir)
-    finally:
-        proc.terminate()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+_SERVERS: dict[str, _Server] = {}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_server_early(request):
+    """When a selected test needs `transformers serve`, start it as the session begins, so its
+    start-up (imports, model load) overlaps the other tests; always stopped at the end."""
+    wanted = any("served_llava" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    if wanted and _serving_extra():
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
+            import torch  # noqa: F401
+            import transformers  # noqa: F401
+        except ImportError:
+            wanted = False
+    if wanted and _serving_extra():
+        _SERVERS["llava"] = _Server(request.getfixturevalue("tiny_llava_dir"))
+    try:
+        yield
+    finally:
+        for server in _SERVERS.values():
+            server.stop()
+        _SERVERS.clear()
+
+
+@pytest.fixture(scope="session")
+def served_llava(tiny_llava_dir):
+    """`transformers serve FOLDER` on a free localhost port; yields (base_url, model name)."""
+    if not _serving_extra():
+        pytest.skip("transformers' serving extra is not installed (pip install 'transformers[serving]')")
+    server = _SERVERS.get("llava")
+    if server is None:
+        server = _SERVERS["llava"] = _Server(tiny_llava_dir)
+    server.wait_ready()
+    return server.base, str(tiny_llava_dir)

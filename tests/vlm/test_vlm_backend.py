@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TEST_BUDGETS, count_vision_forwards
+from conftest import count_vision_forwards, short_budgets
 from logicdsl.engine.backend import Backend, BackendError
 from logicdsl.engine.image import ImageRef
 from logicdsl.engine.prompts import THINK_INSTRUCTION
@@ -100,14 +100,15 @@ def test_qwen_processor_is_built_without_torchvision(tiny_qwen_dir, qwen):
 
 # ---------------------------------------------------------------------------------------- efficiency
 
-def test_vision_encoder_runs_once_per_image(any_vlm, image):
-    qs = many_subqueries()
-    with count_vision_forwards(any_vlm.model) as calls:
+def test_vision_encoder_runs_once_per_image(any_vlm, image, script):
+    qs = many_subqueries(12)  # 19 subqueries of every kind the backend answers
+    with count_vision_forwards(any_vlm.model) as calls, script(any_vlm, {}, default="1"):
         answers = any_vlm.answer(image, qs)
     assert len(answers) == len(qs)
     assert len(calls) == 1, f"{len(calls)} vision-encoder forwards for one image"
+    assert any_vlm.stats["generate_calls"] == 2  # short answers, then the grounding
     second = ImageRef.of(np.full((40, 30, 3), 200, np.uint8))
-    with count_vision_forwards(any_vlm.model) as calls:
+    with count_vision_forwards(any_vlm.model) as calls, script(any_vlm, {}, default="1"):
         any_vlm.answer(image, qs)
         any_vlm.answer(second, qs)
     assert len(calls) == 2
@@ -119,6 +120,7 @@ def test_precomputed_features_give_the_same_text_as_the_plain_path(any_vlm, imag
     """Reusing one encoding for all rows must not change what the model says."""
     from logicdsl.engine.crops import Task
 
+    short_budgets(any_vlm, 8)
     tasks = [Task(q) for q in many_subqueries(3)]
     full = image.pil()
     fast, _ = any_vlm._generate_fast([full], tasks, ["full"])
@@ -127,18 +129,17 @@ def test_precomputed_features_give_the_same_text_as_the_plain_path(any_vlm, imag
 
 
 def test_batched_answers_equal_one_by_one(any_vlm, image):
-    qs = [q for q in many_subqueries(2) if q.kind != "detect"]
+    short_budgets(any_vlm, 6)
+    qs = many_subqueries(2)
     batched = any_vlm.answer(image, qs)
     single = [any_vlm.answer(image, [q])[0] for q in qs]
     assert [a.raw for a in batched] == [a.raw for a in single]
 
 
-def test_short_answers_and_long_answers_are_separate_batches(llava, image):
+def test_short_answers_and_long_answers_are_separate_batches(llava, image, script):
     llava.budgets = {**llava.budgets, "detect": 96}
-    try:
+    with script(llava, {}, default="[]"):
         llava.answer(image, many_subqueries(2))
-    finally:
-        llava.budgets = {**llava.budgets, "detect": TEST_BUDGETS["detect"]}
     assert llava.stats["generate_calls"] == 2 and llava.stats["vision_calls"] == 1
 
 
@@ -211,6 +212,7 @@ def test_unparseable_replies_are_undecided_with_the_raw_text(any_vlm, image, scr
 
 
 def test_random_model_babble_never_raises(any_vlm, image):
+    short_budgets(any_vlm, 12)
     answers = any_vlm.answer(image, many_subqueries(3))
     for a in answers:
         assert (a.value is not None) or (a.error and a.raw is not None)
