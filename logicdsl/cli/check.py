@@ -78,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     image_paths = [Path(p) for p in image_args]
-    missing = [p for p in image_paths if not p.exists()]
-    images = find_images([p for p in image_paths if p.is_dir()] + [p for p in image_paths if not p.is_dir()])
-    if not images and not missing:
+    images = find_images(image_paths)  # folders expanded; files (even missing ones) kept, reported per image
+    if not images:
         return fail("no images found in " + ", ".join(image_args))
 
     from logicdsl.api import Engine, Rules
@@ -104,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from logicdsl.engine.verdict import Verdict, exit_code
 
     verdicts: list[Verdict] = []
-    all_inputs = images + missing  # missing paths are reported per image, the rest go on
+    all_inputs = images
     emit = _emitter(args)
     show_progress = not args.no_progress and (len(all_inputs) > 1 or any(p.is_dir() for p in image_paths))
     for v in _run_batch(engine, all_inputs, show_progress):

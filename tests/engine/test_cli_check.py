@@ -159,8 +159,6 @@ def test_check_starts_fast_and_never_imports_torch(station):
     assert wall <= budget
 
 
-@pytest.mark.xfail(reason="logicdsl/cli/check.py lists a missing image twice (find_images keeps it, then "
-                          "`images + missing` adds it again); not an engine file", strict=False)
 def test_missing_image_reported_once(station, capsys):
     tmp, rules, imgs = station
     assert main(["check", str(tmp / "missing.png"), str(rules), "--backend", "scene", "--format", "jsonl"]) == 2
