@@ -28,7 +28,7 @@ from logicdsl.engine.image import ImageRef
 from logicdsl.engine.scene_format import Scene, SceneObject, load_scene
 from logicdsl.engine.vision_profile import ColourClass, ColourRange, VisionProfile
 
-SIZE_KEYS = ("area", "length", "width", "aspect", "box_width", "box_height")
+SIZE_KEYS = ("area", "length", "width", "aspect", "box_width", "box_height")  # annotated geometry
 
 
 class CalibrationError(Exception):
@@ -169,17 +169,6 @@ def calibrate(template: VisionProfile, pairs: Sequence[tuple[Path, Scene]], *, m
             rng = fit_hsv(np.concatenate(s.hsv), low, high)
             od["colour"] = [rng.model_dump(mode="json")]
             report.add(f"{name}: colour hsv {rng.low}..{rng.high} from {n} pixels of {len(s.hsv)} instances")
-        for key in SIZE_KEYS:
-            if getattr(rec, key) is None:
-                continue
-            vals = s.geometry.get(key) or []
-            if not vals:
-                continue
-            lo, hi = min(vals) / (1 + margin), max(vals) * (1 + margin)
-            if key == "aspect":
-                lo = max(1.0, lo)
-            od[key] = [_round(lo), _round(hi)]
-            report.add(f"{name}: {key} {od[key][0]}..{od[key][1]} (annotated {min(vals):.4g}..{max(vals):.4g})")
         for aname, arec in rec.attributes.items():
             if not isinstance(arec, ColourClass):
                 continue
@@ -192,7 +181,88 @@ def calibrate(template: VisionProfile, pairs: Sequence[tuple[Path, Scene]], *, m
             if fitted:
                 od["attributes"][aname]["classes"].update(fitted)
                 report.add(f"{name}.{aname}: fitted classes {', '.join(sorted(fitted))}")
+    coloured = VisionProfile.model_validate(data)
+    bounds = fit_bounds(coloured, pairs, names, margin=margin)
+    for name, fitted in bounds.items():
+        for key, (lo, hi, npos, nneg) in fitted.items():
+            data["objects"][name][key] = [_round(lo), _round(hi)]
+            report.add(f"{name}: {key} {_round(lo)}..{_round(hi)} from {npos} matched instance(s)"
+                       + (f", kept clear of {nneg} other blob(s)" if nneg else ""))
     return VisionProfile.model_validate(data), report
+
+
+BOUND_KEYS = ("area", "aspect", "solidity", "extent", "length", "width", "box_width", "box_height")
+
+
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def fit_bounds(profile: VisionProfile, pairs: Sequence[tuple[Path, Scene]], names: Sequence[str],
+               margin: float = 0.35, min_iou: float = 0.5) -> dict[str, dict[str, tuple[float, float, int, int]]]:
+    """Fit each object's acceptance bounds on what the profile's own segmentation measures.
+
+    The object's bounds are lifted, every image is segmented, and the blobs that match an annotated
+    instance (box IoU >= ``min_iou``) give the range, widened by ``margin``; blobs that match nothing
+    (other parts, clutter) pull a bound back to half-way, so the fitted bounds still keep them out.
+    """
+    from logicdsl.engine.vision import VisionBackend
+
+    out: dict[str, dict[str, tuple[float, float, int, int]]] = {}
+    for name in names:
+        rec = profile.objects[name]
+        keys = [k for k in BOUND_KEYS if getattr(rec, k) is not None and k not in ("solidity", "extent")]
+        if not keys:
+            continue
+        relaxed = profile.model_copy(deep=True)
+        objs = dict(relaxed.objects)
+        objs[name] = rec.model_copy(update={k: None for k in keys} | {"max_instances": None})
+        relaxed = relaxed.model_copy(update={"objects": objs})
+        backend = VisionBackend(relaxed)
+        pos: dict[str, list[float]] = {k: [] for k in keys}
+        neg: dict[str, list[float]] = {k: [] for k in keys}
+        for path, scene in pairs:
+            det = backend.detect_all(path)
+            gt = [o for o in scene.objects if o.label == name]
+            gt_boxes = [(o.box[0] / scene.width, o.box[1] / scene.height, o.box[2] / scene.width,
+                         o.box[3] / scene.height) for o in gt]
+            for inst in det.instances(name):
+                props = _props(inst)
+                hit = any(_iou(inst.box, g) >= min_iou for g in gt_boxes)
+                for k in keys:
+                    (pos if hit else neg)[k].append(props[k])
+        if not pos[keys[0]]:
+            continue
+        fitted = {}
+        for k in keys:
+            pmin, pmax = min(pos[k]), max(pos[k])
+            lo, hi = pmin / (1 + margin), pmax * (1 + margin)
+            if k == "aspect":
+                lo = max(1.0, lo)
+            if k in ("solidity", "extent"):
+                hi = min(1.0, hi)
+            clear = 0
+            for v in neg[k]:
+                if lo < v < pmin:
+                    lo, clear = (v + pmin) / 2, clear + 1
+                elif pmax < v < hi:
+                    hi, clear = (v + pmax) / 2, clear + 1
+            fitted[k] = (lo, hi, len(pos[k]), clear)
+        out[name] = fitted
+    return out
+
+
+def _props(inst) -> dict[str, float]:
+    x0, y0, x1, y1 = inst.box
+    length = inst.length or max(x1 - x0, y1 - y0)
+    width = inst.width_r or min(x1 - x0, y1 - y0)
+    return {"area": inst.area or (x1 - x0) * (y1 - y0), "aspect": length / max(width, 1e-9),
+            "solidity": inst.solidity if hasattr(inst, "solidity") else 1.0, "extent": 1.0,
+            "length": length, "width": width, "box_width": x1 - x0, "box_height": y1 - y0}
 
 
 def _round(v: float) -> float:
