@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="share of anomalous units, cycling through every defect type (default 0.5)")
     p.add_argument("--format", dest="image_format", choices=("png", "jpg"), default="png",
                    help="image format (default png; jpg is several times faster and smaller)")
+    p.add_argument("--scale", type=float, default=1.0, metavar="S",
+                   help="resize images and scenes by S (0.05 .. 1; default 1, LOCO-like resolution)")
+    p.add_argument("--no-noise", action="store_true", help="no sensor noise (much smaller PNG files)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes (default: the number of CPUs, at most 8)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -58,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
                       TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
             task = bar.add_task(args.product, total=args.n)
             summary = generate(args.product, args.out, args.n, args.seed, args.anomaly_rate, fmt=args.image_format,
-                               jobs=jobs, progress=lambda k: bar.advance(task, k))
+                               jobs=jobs, progress=lambda k: bar.advance(task, k),
+                               scale=args.scale, noise=not args.no_noise)
     except SynthError as e:
         return fail(str(e))
     except OSError as e:

@@ -62,12 +62,13 @@ def plan(product: str, n: int, seed: int, anomaly_rate: float) -> list[str | Non
     return [kinds[i] for i in order]
 
 
-def render_unit(product: str, seed: int, index: int, defect: str | None) -> tuple[np.ndarray, dict]:
+def render_unit(product: str, seed: int, index: int, defect: str | None, *, noise: bool = True
+                ) -> tuple[np.ndarray, dict]:
     """Render one unit: (RGB pixels, scene dict). Deterministic in (product, seed, index, defect)."""
     mod = product_module(product)
     rng = np.random.default_rng([seed, index, PRODUCTS.index(product)])
     canvas = mod.render(rng, defect)
-    pixels = canvas.finish()
+    pixels = canvas.finish(noise=1.0 if noise else 0.0)
     W, H = mod.SIZE
     scene = {"version": 1, "image": None, "width": W, "height": H, "objects": canvas.objects}
     return pixels, scene
@@ -86,11 +87,33 @@ class Summary:
         return self.n / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _write_one(args: tuple[str, str, int, int, str | None, str]) -> dict:
+def scale_unit(pixels: np.ndarray, scene: dict, scale: float) -> tuple[np.ndarray, dict]:
+    """Resize a rendered unit and its scene (boxes, rotated boxes, areas) by ``scale``."""
+    import cv2
+
+    if scale == 1.0:
+        return pixels, scene
+    W, H = round(scene["width"] * scale), round(scene["height"] * scale)
+    pixels = cv2.resize(pixels, (W, H), interpolation=cv2.INTER_AREA)
+    objects = []
+    for o in scene["objects"]:
+        o = dict(o)
+        o["box"] = [round(v * scale, 2) for v in o["box"]]
+        rb = o["rbox"]
+        o["rbox"] = {k: (round(v * scale, 2) if k != "angle" else v) for k, v in rb.items()}
+        o["area"] = round(o["area"] * scale * scale, 1)
+        objects.append(o)
+    return pixels, {**scene, "width": W, "height": H, "objects": objects}
+
+
+def _write_one(args: tuple) -> dict:
     from .common import encode_jpg, encode_png
 
-    product, out, seed, index, defect, fmt = args
-    pixels, scene = render_unit(product, seed, index, defect)
+    product, out, seed, index, defect, fmt, *rest = args
+    scale = rest[0] if rest else 1.0
+    noise = rest[1] if len(rest) > 1 else True
+    pixels, scene = render_unit(product, seed, index, defect, noise=noise)
+    pixels, scene = scale_unit(pixels, scene, scale)
     stem = f"{index:04d}"
     image_name = f"{stem}.{fmt}"
     scene["image"] = image_name
@@ -103,7 +126,8 @@ def _write_one(args: tuple[str, str, int, int, str | None, str]) -> dict:
 
 
 def generate(product: str, out: str | os.PathLike, n: int, seed: int = 0, anomaly_rate: float = 0.5, *,
-             fmt: str = "png", jobs: int = 1, progress: Callable[[int], None] | None = None) -> Summary:
+             fmt: str = "png", jobs: int = 1, progress: Callable[[int], None] | None = None,
+             scale: float = 1.0, noise: bool = True) -> Summary:
     """Write ``n`` units of ``product`` into ``out`` (created if needed) and return a summary."""
     product_module(product)
     if n < 1:
@@ -112,12 +136,14 @@ def generate(product: str, out: str | os.PathLike, n: int, seed: int = 0, anomal
         raise SynthError(f"--anomaly-rate must be between 0 and 1 (got {anomaly_rate})")
     if fmt not in FORMATS:
         raise SynthError(f"unknown image format `{fmt}` (choose from {', '.join(FORMATS)})")
+    if not 0.05 <= scale <= 1.0:
+        raise SynthError(f"--scale must be between 0.05 and 1 (got {scale})")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SynthError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     kinds = plan(product, n, seed, anomaly_rate)
-    tasks = [(product, str(out), seed, i, kinds[i], fmt) for i in range(n)]
+    tasks = [(product, str(out), seed, i, kinds[i], fmt, scale, noise) for i in range(n)]
     t0 = time.perf_counter()
     rows: list[dict] = []
     for row in _run(tasks, jobs):
@@ -130,7 +156,8 @@ def generate(product: str, out: str | os.PathLike, n: int, seed: int = 0, anomal
             f.write(json.dumps(row) + "\n")
     meta = {"format": DATASET_FORMAT, "version": DATASET_VERSION, "product": product,
             "generator": {"name": "logicdsl synth", "seed": seed, "n": n, "anomaly_rate": anomaly_rate,
-                          "image_format": fmt}}
+                          "image_format": fmt, "scale": scale,
+                          "sensor_noise": noise}}
     (out / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     by_label: dict[str, int] = {}
     for row in rows:
