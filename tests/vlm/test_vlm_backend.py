@@ -1,6 +1,6 @@
 """The transformers `vlm` backend on tiny offline models (LLaVA and Qwen2.5-VL, random weights).
 
-Scripted tests force the real model's generation to given token sequences (see conftest.Scripted),
+Scripted tests force the real model's generation to given token sequences (see vlm_testing.Scripted),
 so every answer path runs through tokenisation, generation, decoding, scores and parsing.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import count_vision_forwards, short_budgets
+from vlm_testing import count_vision_forwards, short_budgets
 from logicdsl.engine.backend import Backend, BackendError
 from logicdsl.engine.image import ImageRef
 from logicdsl.engine.prompts import THINK_INSTRUCTION

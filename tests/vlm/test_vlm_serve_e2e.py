@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import TEST_BUDGETS
+from vlm_testing import TEST_BUDGETS
 from logicdsl.engine.backend import BackendError
 from logicdsl.engine.image import ImageRef
 from logicdsl.engine.openai_backend import OpenAIBackend
