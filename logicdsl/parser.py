@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from importlib import resources
 
-from lark import Lark, Token, Transformer, Tree
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast
@@ -51,7 +51,8 @@ def _grammar_parser() -> Lark:
     global _parser
     if _parser is None:
         text = resources.files("logicdsl.grammar").joinpath("logicdsl.lark").read_text(encoding="utf-8")
-        kwargs = dict(parser="lalr", propagate_positions=True, maybe_placeholders=True,
+        # the AST is built during the LALR parse (no parse tree, no second pass); spans come from tokens
+        kwargs = dict(parser="lalr", maybe_placeholders=True, transformer=_ToAst(),
                       lexer_callbacks={"COMMENT": _comments.append,
                                        **{k: _keyword_callback for k in _keyword_terminals(text)}})
         try:
@@ -102,6 +103,7 @@ def parse(source: Source) -> ParseResult:
         try:
             _text[0] = source.text
             tree = parser.parse(source.text)
+            _text[0] = ""
         except _GluedKeyword as e:
             return ParseResult(None, [_glued_keyword_diagnostic(source, e.token)])
         except UnexpectedInput as e:
@@ -109,13 +111,10 @@ def parse(source: Source) -> ParseResult:
                 return ParseResult(None, [_glued_keyword_diagnostic(source, e.__context__.token)])
             return ParseResult(None, [_syntax_diagnostic(source, e)])
         comments = list(_comments)
-    depth_diag = _check_depth(tree, source)
+    decls = tree.children  # `start` is the one rule left as a lark Tree
+    depth_diag = _check_depth(decls)
     if depth_diag:
         return ParseResult(None, [depth_diag])
-    try:
-        decls = _ToAst().transform(tree).children
-    except RecursionError:  # pragma: no cover - the depth check should prevent this
-        return ParseResult(None, [error("E005", "expression nested too deeply", Span.point(0, 1, 1))])
     module = ast.Module(tuple(decls), tuple(_comment_nodes(source, comments)))
     return ParseResult(module, [])
 
@@ -146,16 +145,15 @@ def _check_brackets(source: Source) -> Diagnostic | None:
     return None
 
 
-def _check_depth(tree: Tree, source: Source) -> Diagnostic | None:
-    stack: list[tuple[Tree, int]] = [(tree, 0)]
+def _check_depth(decls: list) -> Diagnostic | None:
+    """Operator chains (`1 + 1 + …`) nest without brackets; limit their depth before any recursive pass."""
+    stack: list[tuple[object, int]] = [(d, 0) for d in decls]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            span = _meta_span(node.meta) if not node.meta.empty else Span.point(0, 1, 1)
-            return error("E005", f"expression nested more than {MAX_DEPTH} levels deep", span,
-                         "split it into `let` definitions")
-        if isinstance(node, Tree):
-            stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+            return error("E005", f"expression nested more than {MAX_DEPTH} levels deep",
+                         getattr(node, "span", None) or Span.point(0, 1, 1), "split it into `let` definitions")
+        stack.extend((c, depth + 1) for c in ast.children(node))
     return None
 
 
@@ -302,155 +300,194 @@ def _num(tok: Token) -> float:
     return float(tok)
 
 
-class _ToAst(Transformer):
-    """Each method takes (meta, children). ``_call_userfunc`` passes them directly: lark's ``v_args(meta=True)``
-    builds a new wrapper function on every call, which was a tenth of the parse time."""
+_CLOSERS = frozenset({"RPAR", "RBRACE"})
 
-    def _call_userfunc(self, tree, new_children=None):
-        children = new_children if new_children is not None else tree.children
-        f = getattr(self, tree.data, None)
-        if f is None:
-            return self.__default__(tree.data, children, tree.meta)
-        return f(tree.meta, children)
+
+def _span(first, last) -> Span | None:
+    """The span from the start of ``first`` to the end of ``last`` (tokens or AST nodes)."""
+    a = first if isinstance(first, Token) else getattr(first, "span", None)
+    b = last if isinstance(last, Token) else getattr(last, "span", None)
+    if a is None or b is None:
+        return None
+    if isinstance(a, Token):
+        start, line, col = a.start_pos, a.line, a.column
+    else:
+        start, line, col = a.start, a.line, a.column
+    if isinstance(b, Token):
+        return Span(start, b.end_pos, line, col, b.end_line, b.end_column)
+    return Span(start, b.end, line, col, b.end_line, b.end_column)
+
+
+def _whole(c: list) -> Span | None:
+    items = [x for x in c if x is not None and not isinstance(x, list)]
+    return _span(items[0], items[-1]) if items else None
+
+
+def _values(c: list) -> list:
+    """Children without the closing-bracket tokens kept only for their positions."""
+    return [x for x in c if not (isinstance(x, Token) and x.type in _CLOSERS)]
+
+
+class _ToAst(Transformer):
+    """Builds AST nodes while lark parses (the transformer is passed to ``Lark``). Keywords and
+    closing brackets that begin or end a construct are named terminals, so each node's span runs
+    from its first token to its last."""
 
     # --- declarations
-    def product_decl(self, meta, c):
-        return ast.ProductDecl(str(c[0]), _string(c[1]), _meta_span(meta), _token_span(c[0]))
+    def product_decl(self, c):
+        return ast.ProductDecl(str(c[0]), _string(c[1]), _whole(c), _token_span(c[0]))
 
-    def object_decl(self, meta, c):
-        return ast.ObjectDecl(str(c[0]), _string(c[1]), _meta_span(meta), _token_span(c[0]))
+    def object_decl(self, c):
+        return ast.ObjectDecl(str(c[0]), _string(c[1]), _whole(c), _token_span(c[0]))
 
-    def attribute_decl(self, meta, c):
+    def attribute_decl(self, c):
         name, obj, typ, desc = c
-        return ast.AttributeDecl(str(name), str(obj), typ, _string(desc), _meta_span(meta),
+        return ast.AttributeDecl(str(name), str(obj), typ, _string(desc), _whole(c),
                                  _token_span(name), _token_span(obj))
 
-    def enum_type(self, meta, c):
-        toks = [t for t in c if t is not None]
-        return ast.EnumType(tuple(str(t) for t in toks), _meta_span(meta), tuple(_token_span(t) for t in toks))
+    def enum_type(self, c):
+        toks = [t for t in _values(c) if t is not None]
+        return ast.EnumType(tuple(str(t) for t in toks), _whole(c), tuple(_token_span(t) for t in toks))
 
-    def number_type(self, meta, c):
+    def number_type(self, c):
         lo, hi = c
-        return ast.NumberType(lo, hi, None if meta.empty else _meta_span(meta))
+        return ast.NumberType(None if lo is None else float(lo), None if hi is None else float(hi),
+                              None if lo is None else _span(lo.first, hi.last))
 
-    def bool_type(self, meta, c):
-        return ast.BoolType(None if meta.empty else _meta_span(meta))
+    def bool_type(self, c):
+        return ast.BoolType(None)
 
-    def signed_number(self, meta, c):
+    def signed_number(self, c):
         sign, num = c
-        return -_num(num) if sign is not None else _num(num)
+        return _SignedNumber(-_num(num) if sign is not None else _num(num), sign or num, num)
 
-    def box_lit(self, meta, c):
-        return ast.BoxLit(*c, span=_meta_span(meta))
+    def box_lit(self, c):
+        nums = _values(c)
+        return ast.BoxLit(*(float(n) for n in nums), span=_span(nums[0].first, c[-1]))
 
-    def region_decl(self, meta, c):
+    def region_decl(self, c):
         name, box, of = c
-        return ast.RegionDecl(str(name), box, None if of is None else str(of), _meta_span(meta),
+        return ast.RegionDecl(str(name), box, None if of is None else str(of), _whole(c),
                               _token_span(name), None if of is None else _token_span(of))
 
-    def grid_decl(self, meta, c):
+    def grid_decl(self, c):
         name, rows, cols, where = c
         dims = Span(rows.start_pos, cols.end_pos, rows.line, rows.column, cols.end_line, cols.end_column)
         if isinstance(where, ast.BoxLit):
-            return ast.GridDecl(str(name), int(rows), int(cols), where, None, _meta_span(meta), _token_span(name),
+            return ast.GridDecl(str(name), int(rows), int(cols), where, None, _whole(c), _token_span(name),
                                 None, dims)
-        return ast.GridDecl(str(name), int(rows), int(cols), None, str(where), _meta_span(meta), _token_span(name),
+        return ast.GridDecl(str(name), int(rows), int(cols), None, str(where), _whole(c), _token_span(name),
                             _token_span(where), dims)
 
-    def let_decl(self, meta, c):
-        return ast.LetDecl(str(c[0]), c[1], _meta_span(meta), _token_span(c[0]))
+    def let_decl(self, c):
+        return ast.LetDecl(str(c[0]), c[1], _whole(c), _token_span(c[0]))
 
-    def category(self, meta, c):
+    def category(self, c):
         return str(c[0])
 
-    def requires(self, meta, c):
-        return c
+    def requires(self, c):
+        return list(c)
 
-    def rule_decl(self, meta, c):
+    def rule_decl(self, c):
         name, category, message, requires, expr = c
         reqs = requires or []
+        span = _span(name, expr)
         return ast.RuleDecl(str(name), expr, category, _string(message), tuple(str(t) for t in reqs),
-                            _meta_span(meta), _token_span(name), tuple(_token_span(t) for t in reqs))
+                            span, _token_span(name), tuple(_token_span(t) for t in reqs))
 
     # --- expressions
-    def number(self, meta, c):
+    def number(self, c):
         v = c[0]
-        return ast.Number(v if isinstance(v, float) else _num(v), _meta_span(meta))
+        if isinstance(v, _SignedNumber):
+            return ast.Number(float(v), _span(v.first, v.last))
+        return ast.Number(_num(v), _token_span(v))
 
-    def true(self, meta, c):
-        return ast.Bool(True, _meta_span(meta))
+    def true(self, c):
+        return ast.Bool(True, _token_span(c[0]))
 
-    def false(self, meta, c):
-        return ast.Bool(False, _meta_span(meta))
+    def false(self, c):
+        return ast.Bool(False, _token_span(c[0]))
 
-    def name(self, meta, c):
-        return ast.Name(str(c[0]), _meta_span(meta))
+    def name(self, c):
+        return ast.Name(str(c[0]), _token_span(c[0]))
 
-    def attr(self, meta, c):
-        return ast.Attr(c[0], str(c[1]), _meta_span(meta), _token_span(c[1]))
+    def paren(self, c):
+        return c[0]
 
-    def call(self, meta, c):
-        func, *args = c
+    def attr(self, c):
+        return ast.Attr(c[0], str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
+
+    def call(self, c):
+        func, *args = _values(c)
         args = [a for a in args if a is not None]
         pos = tuple(a for a in args if not isinstance(a, ast.Kwarg))
         kw = tuple(a for a in args if isinstance(a, ast.Kwarg))
-        return ast.Call(str(func), pos, kw, _meta_span(meta), _token_span(func))
+        return ast.Call(str(func), pos, kw, _span(func, c[-1]), _token_span(func))
 
-    def kwarg(self, meta, c):
-        return ast.Kwarg(str(c[0]), c[1], _meta_span(meta))
+    def kwarg(self, c):
+        return ast.Kwarg(str(c[0]), c[1], _span(c[0], c[1]))
 
-    def selection(self, meta, c):
+    def selection(self, c):
         *names, where = c
-        return ast.Selection(tuple(str(n) for n in names), where, _meta_span(meta),
+        return ast.Selection(tuple(str(n) for n in names), where, _span(names[0], where or names[-1]),
                              tuple(_token_span(n) for n in names))
 
-    def count(self, meta, c):
-        return ast.Count(c[0], _meta_span(meta))
+    def count(self, c):
+        return ast.Count(c[1], _span(c[0], c[-1]))
 
-    def exists(self, meta, c):
-        return ast.Exists(c[0], _meta_span(meta))
+    def exists(self, c):
+        return ast.Exists(c[1], _span(c[0], c[-1]))
 
-    def aggregate(self, meta, c):
-        func, expr, var, sel = c
-        return ast.Aggregate(str(func), expr, str(var), sel, _meta_span(meta), _token_span(var))
+    def aggregate(self, c):
+        func, expr, var, sel, close = c
+        return ast.Aggregate(str(func), expr, str(var), sel, _span(func, close), _token_span(var))
 
-    def quantified(self, meta, c):
+    def quantified(self, c):
         q, var, domain, within, body = c
         return ast.Quantified(str(q), str(var), str(domain), None if within is None else str(within), body,
-                              _meta_span(meta), _token_span(var), _token_span(domain),
+                              _span(q, body), _token_span(var), _token_span(domain),
                               None if within is None else _token_span(within))
 
-    def implies(self, meta, c):
-        return ast.Logic("->", c[0], c[1], _meta_span(meta))
+    def implies(self, c):
+        return ast.Logic("->", c[0], c[1], _span(c[0], c[1]))
 
-    def or_(self, meta, c):
-        return ast.Logic("or", c[0], c[1], _meta_span(meta))
+    def or_(self, c):
+        return ast.Logic("or", c[0], c[1], _span(c[0], c[1]))
 
-    def and_(self, meta, c):
-        return ast.Logic("and", c[0], c[1], _meta_span(meta))
+    def and_(self, c):
+        return ast.Logic("and", c[0], c[1], _span(c[0], c[1]))
 
-    def not_(self, meta, c):
-        return ast.Not(c[0], _meta_span(meta))
+    def not_(self, c):
+        return ast.Not(c[1], _span(c[0], c[1]))
 
-    def neg(self, meta, c):
-        return ast.Neg(c[1], _meta_span(meta))
+    def neg(self, c):
+        return ast.Neg(c[1], _span(c[0], c[1]))
 
-    def compare(self, meta, c):
-        return ast.Compare(str(c[1]), c[0], c[2], _meta_span(meta))
+    def compare(self, c):
+        return ast.Compare(str(c[1]), c[0], c[2], _span(c[0], c[2]))
 
-    def arith(self, meta, c):
-        return ast.Arith(str(c[1]), c[0], c[2], _meta_span(meta))
+    def arith(self, c):
+        return ast.Arith(str(c[1]), c[0], c[2], _span(c[0], c[2]))
 
-    def in_range(self, meta, c):
-        return ast.InRange(c[0], c[1], c[2], _meta_span(meta))
+    def in_range(self, c):
+        return ast.InRange(c[0], c[1], c[2], _span(c[0], c[2]))
 
-    def in_set(self, meta, c):
-        value, *items = c
-        return ast.InSet(value, tuple(i for i in items if i is not None), _meta_span(meta))
+    def in_set(self, c):
+        value, *items = _values(c)
+        return ast.InSet(value, tuple(i for i in items if i is not None), _span(value, c[-1]))
 
-    def match(self, meta, c):
-        subject, *arms = c
-        return ast.Match(subject, tuple(arms), _meta_span(meta))
+    def match(self, c):
+        kw, subject, *arms = _values(c)
+        return ast.Match(subject, tuple(arms), _span(kw, c[-1]))
 
-    def arm(self, meta, c):
-        return ast.Arm(c[0], c[1], _meta_span(meta))
+    def arm(self, c):
+        return ast.Arm(c[0], c[1], _span(c[0], c[1]))
+
+
+class _SignedNumber(float):
+    """A number literal's value with its first and last token (a sign may precede it)."""
+
+    def __new__(cls, value: float, first: Token, last: Token):
+        obj = super().__new__(cls, value)
+        obj.first, obj.last = first, last
+        return obj
