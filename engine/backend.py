@@ -27,6 +27,9 @@ class Backend(Protocol):
     name: str
     #: subquery kinds answered natively (a subset of ``subquery.SUBQUERY_KINDS``)
     capabilities: frozenset[str]
+    #: optional (default True): False when answers depend on more than the image's pixels, so the
+    #: engine must not cache them by image content (the scene backend reads them from a sidecar file)
+    # cacheable: bool
 
     def answer(self, image: ImageRef, subqueries: Sequence[Subquery]) -> list[Answer]:
         """Answer every subquery about ``image``; never raise for a single bad answer."""

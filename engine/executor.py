@@ -63,6 +63,8 @@ class Executor:
         self.min_confidence = min_confidence
         self.cache = cache if cache is not None else AnswerCache()
         self.plan: Plan = plan(graph, backend.capabilities)
+        # answers that depend on more than the pixels (the scene backend reads a sidecar file) are not cached
+        self._cacheable = bool(getattr(backend, "cacheable", True))
         self._rules = {r.name: r for r in graph.rules}
 
     # ------------------------------------------------------------------ public
@@ -118,7 +120,7 @@ class Executor:
                 break
             batch = []
             for q in needs:
-                cached = self.cache.get(image_hash, q)
+                cached = self.cache.get(image_hash, q) if self._cacheable else None
                 if cached is not None:
                     answers[q] = cached
                 else:
@@ -131,7 +133,7 @@ class Executor:
                 backend_s += time.perf_counter() - t_b
                 for q, a in zip(batch, got):
                     answers[q] = a
-                    if a.value is not None:  # failures are not cached: a retry may succeed
+                    if a.value is not None and self._cacheable:  # failures are not cached: a retry may succeed
                         self.cache.put(image_hash, q, a)
         else:  # pragma: no cover - MAX_WAVES is far above any real chain of requirements
             pass

@@ -24,6 +24,7 @@ def sidecar_path(image: Path) -> Path:
 class SceneBackend:
     name = "scene"
     capabilities = frozenset({"detect"})
+    cacheable = False  # the same pixels may come with different scene files
 
     def __init__(self, scene: str | Path | Scene | None = None, *, coco: str | Path | None = None):
         """``scene``: one scene for every image (a path or a Scene); ``coco``: a COCO annotation file

@@ -233,3 +233,17 @@ def test_verdict_json_round_trips(tmp_path):
         assert again == v and again.schema_version == "1.0"
     err = verdicts[2]
     assert err.status == "error" and err.label is None and "no such file" in err.error
+
+
+def test_scene_answers_are_not_cached_by_pixels(tmp_path):
+    """Two images with the same pixels but different sidecar scenes must not share answers."""
+    from PIL import Image
+
+    rules = logicdsl.loads('product p\nobject a "a"\nrule r: count(a) == 1')
+    for name, n in (("one", 1), ("two", 2)):
+        Image.new("RGB", (20, 20)).save(tmp_path / f"{name}.png")
+        objs = ",".join('{"label": "a", "box": [1, 1, 5, 5]}' for _ in range(n))
+        (tmp_path / f"{name}.json").write_text(f'{{"width": 20, "height": 20, "objects": [{objs}]}}')
+    engine = logicdsl.Engine(rules, backend=SceneBackend())
+    assert engine.check(tmp_path / "one.png").status == "normal"
+    assert engine.check(tmp_path / "two.png").status == "anomaly"
