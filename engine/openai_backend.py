@@ -154,10 +154,7 @@ class OpenAIBackend:
     def answer(self, image: ImageRef, subqueries: Sequence[Subquery]) -> list[Answer]:
         self.stats["images"] += 1
         self.stats["subqueries"] += len(subqueries)
-        try:
-            pixels = image.load()
-        except Exception as e:  # noqa: BLE001 - an unreadable image fails every subquery, not the run
-            return [Answer.failed(f"cannot read the image: {e}") for _ in subqueries]
+        pixels = image.load()  # an unreadable image is an ImageError: the executor reports it per image
         plan = RegionPlan(subqueries, self.capabilities, self.crop_regions, self.name)
         first = self._run_wave(pixels, plan.first)
         second_tasks = plan.second(first)

@@ -299,11 +299,8 @@ class VLMBackend:
         t0 = time.perf_counter()
         self.stats["images"] += 1
         self.stats["subqueries"] += len(subqueries)
-        try:
-            full = image.pil()
-            pixels = image.load()
-        except Exception as e:  # noqa: BLE001 - an unreadable image fails every subquery, not the run
-            return [Answer.failed(f"cannot read the image: {_one_line(e)}") for _ in subqueries]
+        pixels = image.load()  # an unreadable image is an ImageError: the executor reports it per image
+        full = image.pil()
         plan = RegionPlan(subqueries, self.capabilities, self.crop_regions, self.name)
         first = self._run_wave(full, pixels, plan.first)
         second_tasks = plan.second(first)
@@ -325,7 +322,15 @@ class VLMBackend:
                 view_keys.append(t.view)
         views = [full if k == "full" else Image.fromarray(crop(pixels, k[1], self.crop_margin)) for k in view_keys]
         try:
-            replies, formats = self._generate_fast(views, tasks, view_keys)
+            try:
+                replies, formats = self._generate_fast(views, tasks, view_keys)
+            except Exception as e:  # noqa: BLE001
+                if "OutOfMemory" not in type(e).__name__ or self.max_batch == 1:
+                    raise
+                self._free_memory()
+                self.max_batch = max(1, self.max_batch // 4)  # smaller batches from now on
+                log.warning("vlm: out of GPU memory; retrying with batches of %d rows", self.max_batch)
+                replies, formats = self._generate_fast(views, tasks, view_keys)
         except Exception as e:  # noqa: BLE001 - unknown processors/models: the plain path
             if not self._warned_fallback:
                 log.warning("vlm: precomputed-feature path unavailable for %s (%s); encoding the image per row",
@@ -344,6 +349,12 @@ class VLMBackend:
                                     first_token_alternatives=reply.alternatives,
                                     sequence_prob=reply.mean_prob if q.kind == "detect" else reply.sequence_prob))
         return out
+
+    def _free_memory(self) -> None:
+        import torch
+
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _box_format(self, view_size: tuple[int, int], seen_size: tuple[int, int] | None) -> BoxFormat:
         if self.box_kind == "pixels":

@@ -16,7 +16,7 @@ import pytest
 
 from vlm_testing import count_vision_forwards, short_budgets
 from logicdsl.engine.backend import Backend, BackendError
-from logicdsl.engine.image import ImageRef
+from logicdsl.engine.image import ImageError, ImageRef
 from logicdsl.engine.prompts import THINK_INSTRUCTION
 from logicdsl.engine.subquery import (
     Attribute,
@@ -233,13 +233,13 @@ def test_think_mode(any_vlm, image, script):
     assert answers[2].confidence == pytest.approx(1.0, abs=1e-3)
 
 
-def test_measure_and_unreadable_images_fail_softly(llava, image, tmp_path):
+def test_measure_fails_softly_and_unreadable_images_raise_image_error(llava, image, tmp_path):
     (a,) = llava.answer(image, [Measure("width", "cap", "the cap")])
     assert a.value is None and "does not answer `measure`" in a.error
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
-    answers = llava.answer(ImageRef.of(bad), [Count("pin", "pin"), Exists("cap", "a cap")])
-    assert all(x.value is None and "cannot read the image" in x.error for x in answers)
+    with pytest.raises(ImageError, match="not an image file"):  # the executor reports it per image
+        llava.answer(ImageRef.of(bad), [Count("pin", "pin"), Exists("cap", "a cap")])
 
 
 # ---------------------------------------------------------------------------------------- crops
