@@ -268,16 +268,21 @@ class VLMBackend:
             self.budgets = {**MAX_NEW_TOKENS, **(max_new_tokens or {})}
         self.device = _pick_device(device)
         self.dtype = _pick_dtype(dtype, self.device)
+        load = dict(dtype=self.dtype, trust_remote_code=trust_remote_code, use_safetensors=True,
+                    local_files_only=True)
+        if self.device.type == "cuda":  # straight onto the GPU, not through CPU RAM first
+            load["device_map"] = str(self.device)
         try:
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                self.path, dtype=self.dtype, trust_remote_code=trust_remote_code, use_safetensors=True,
-                local_files_only=True,
-            )
-        except ValueError as e:
-            raise BackendError(f"cannot load `{model}` as an image-text-to-text model: {_one_line(e)}"
-                               + ("" if trust_remote_code else " (if its code is not in transformers, "
-                                  "trust_remote_code=True may be needed)")) from None
-        self.model.to(self.device).eval()
+            try:
+                self.model = AutoModelForImageTextToText.from_pretrained(self.path, **load)
+            except ImportError:  # device_map needs accelerate
+                load.pop("device_map", None)
+                self.model = AutoModelForImageTextToText.from_pretrained(self.path, **load)
+            self.model.to(self.device).eval()
+        except Exception as e:  # noqa: BLE001 - one line for the CLI, whatever went wrong
+            hint = "" if trust_remote_code else " (if its code is not in transformers, trust_remote_code=True may be needed)"
+            raise BackendError(f"cannot load `{model}` as an image-text-to-text model on {self.device}: "
+                               f"{_one_line(e)}" + (hint if isinstance(e, ValueError) else "")) from None
         self.processor = _load_processor(self.path, trust_remote_code)
         tok = self.processor.tokenizer
         tok.padding_side = "left"

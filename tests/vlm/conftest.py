@@ -8,7 +8,6 @@ tokenizer made with `tokenizers` (see vlm_tiny_models.py).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -28,6 +27,8 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISAB
                "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}
 for _k, _v in OFFLINE_ENV.items():
     os.environ.setdefault(_k, _v)
+#: the served tiny model runs on one thread too (see the `one_thread` fixture)
+SERVER_ENV = {**OFFLINE_ENV, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _need_torch():
@@ -77,13 +78,25 @@ def _fresh(backend):
 
 
 @pytest.fixture
-def llava(_llava_session):
+def one_thread():
+    """Torch on one thread for the duration of a test: these models are tiny, and two OpenMP
+    threads spinning on a busy 2-core CI machine make them 5-15x slower, not faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def llava(_llava_session, one_thread):
     yield _fresh(_llava_session)
     _fresh(_llava_session)
 
 
 @pytest.fixture
-def qwen(_qwen_session):
+def qwen(_qwen_session, one_thread):
     yield _fresh(_qwen_session)
     _fresh(_qwen_session)
 
@@ -135,14 +148,13 @@ class _Server:
         self.folder = folder
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        exe = shutil.which("transformers")
-        cmd = [exe] if exe else [sys.executable, "-m", "transformers.cli.transformers"]
-        cmd += ["serve", str(folder), "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu",
-                "--dtype", "float32"]
+        # this interpreter's transformers (a `transformers` script on PATH may belong to another env)
+        cmd = [sys.executable, "-m", "transformers.cli.transformers", "serve", str(folder),
+               "--host", "127.0.0.1", "--port", str(self.port), "--device", "cpu", "--dtype", "float32"]
         self.log_path = folder.parent / "serve.log"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **OFFLINE_ENV}, start_new_session=True)
+                                     env={**os.environ, **SERVER_ENV}, start_new_session=True)
 
     def wait_ready(self, timeout: float = 180.0) -> None:
         import httpx

@@ -74,6 +74,9 @@ def test_missing_weights_say_how_to_get_them(tmp_path):
     (tmp_path / "pytorch_model.bin").unlink()
     with pytest.raises(BackendError, match="no \\*.safetensors"):
         VLMBackend(str(tmp_path))
+    (tmp_path / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(BackendError, match="cannot load"):
+        VLMBackend(str(tmp_path))
 
 
 def test_backend_protocol_and_capabilities(llava):
