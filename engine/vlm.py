@@ -50,7 +50,6 @@ import copy
 import inspect
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
