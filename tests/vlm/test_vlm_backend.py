@@ -294,3 +294,22 @@ def test_tiny_models_are_saved_as_safetensors(tiny_llava_dir, tiny_qwen_dir):
         assert list(Path(d).glob("*.safetensors")) and not list(Path(d).glob("*.bin"))
         cfg = json.loads((Path(d) / "config.json").read_text())
         assert cfg["model_type"] in ("llava", "qwen2_5_vl")
+
+
+def test_model_id_from_the_hugging_face_cache(tiny_llava_dir, tmp_path, monkeypatch):
+    """`--model ORG/NAME` resolves to the snapshot in the local HF cache, offline."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    from logicdsl.engine.vlm import resolve_model_path
+
+    repo = tmp_path / "hub" / "models--tiny-org--tiny-llava"
+    snap = repo / "snapshots" / ("0" * 40)
+    shutil.copytree(tiny_llava_dir, snap)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert resolve_model_path("tiny-org/tiny-llava") == snap
+    with pytest.raises(BackendError, match="hf download tiny-org/other"):
+        resolve_model_path("tiny-org/other")
