@@ -264,7 +264,7 @@ class ObjectRecipe(_Model):
     _boxes = field_validator("search", "within_box")(classmethod(lambda cls, v: _check_box(v)))
     _morph = field_validator("morphology")(classmethod(lambda cls, v: _check_morphology(v)))
 
-    @field_validator("area", "aspect", "solidity", "extent", "length", "width", "box_width", "box_height")
+    @field_validator("brightness", "area", "aspect", "solidity", "extent", "length", "width", "box_width", "box_height")
     @classmethod
     def _bounds(cls, v: Bounds | None) -> Bounds | None:
         return _check_bounds(v)

@@ -40,6 +40,7 @@ class Samples:
     """Per object: HSV pixels (N x 3, uint8) and geometry measurements of each annotated instance."""
 
     hsv: list[np.ndarray] = field(default_factory=list)
+    ring: list[np.ndarray] = field(default_factory=list)  # pixels just around each instance's box
     by_value: dict[str, dict[str, list[np.ndarray]]] = field(default_factory=dict)  # attr -> value -> pixels
     geometry: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in SIZE_KEYS})
 
@@ -65,9 +66,13 @@ def _object_mask(o: SceneObject, w: int, h: int, shrink: float) -> tuple[tuple[i
     return (x0, y0, x1, y1), m.astype(bool)
 
 
+BACKGROUND = "\0background"
+
+
 def collect(pairs: Iterable[tuple[Path, Scene]], shrink: float = 0.3, max_pixels: int = 4000,
             seed: int = 0) -> dict[str, Samples]:
-    """Sample annotated pixels and geometry per object label over (image, scene) pairs."""
+    """Sample annotated pixels and geometry per object label over (image, scene) pairs; the pixels
+    outside every annotated box are sampled too, under the key ``BACKGROUND``."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -79,12 +84,31 @@ def collect(pairs: Iterable[tuple[Path, Scene]], shrink: float = 0.3, max_pixels
             raise CalibrationError(f"{path}: image is {w}x{h} but its scene says {scene.width}x{scene.height}")
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
         longer = float(max(w, h))
+        outside = np.ones((h, w), bool)
+        for o in scene.objects:
+            x0, y0, x1, y1 = (int(v) for v in o.box)
+            outside[max(0, y0):y1 + 1, max(0, x0):x1 + 1] = False
+        bg = hsv[outside]
+        if len(bg) > 4 * max_pixels:
+            bg = bg[rng.choice(len(bg), 4 * max_pixels, replace=False)]
+        if len(bg):
+            out.setdefault(BACKGROUND, Samples()).hsv.append(bg)
         for o in scene.objects:
             s = out.setdefault(o.label, Samples())
             (x0, y0, x1, y1), m = _object_mask(o, w, h, shrink)
             px = hsv[y0:y1, x0:x1][m[: y1 - y0, : x1 - x0]]
             if len(px) > max_pixels:
                 px = px[rng.choice(len(px), max_pixels, replace=False)]
+            bx0, by0, bx1, by1 = (int(v) for v in o.box)
+            gw, gh = max(4, (bx1 - bx0) // 2), max(4, (by1 - by0) // 2)
+            rx0, ry0, rx1, ry1 = max(0, bx0 - gw), max(0, by0 - gh), min(w, bx1 + gw), min(h, by1 + gh)
+            ring = np.ones((ry1 - ry0, rx1 - rx0), bool)
+            ring[max(0, by0 - ry0):max(0, by1 - ry0), max(0, bx0 - rx0):max(0, bx1 - rx0)] = False
+            rp = hsv[ry0:ry1, rx0:rx1][ring]
+            if len(rp) > max_pixels:
+                rp = rp[rng.choice(len(rp), max_pixels, replace=False)]
+            if len(rp):
+                s.ring.append(rp)
             if len(px):
                 s.hsv.append(px)
                 for k, v in o.attributes.items():
@@ -102,37 +126,50 @@ def collect(pairs: Iterable[tuple[Path, Scene]], shrink: float = 0.3, max_pixels
     return out
 
 
-def fit_hsv(px: np.ndarray, low: float = 1.0, high: float = 99.0, pad: Sequence[float] = (4, 25, 25)) -> ColourRange:
-    """The HSV box holding the central ``low..high`` percent of ``px``; hue is fitted on the circle."""
-    hue = px[:, 0].astype(np.int32)
-    hist = np.bincount(hue % 180, minlength=180)
-    # cut the hue circle at the middle of its widest empty (or emptiest) stretch
-    occupied = hist > max(1, len(hue) * 0.002)
-    if occupied.all():
-        shift = 0
-    else:
-        best_len, best_start, run, start = 0, 0, 0, 0
-        for i in range(360):
-            if not occupied[i % 180]:
-                if run == 0:
-                    start = i
-                run += 1
-                if run > best_len:
-                    best_len, best_start = run, start
-            else:
-                run = 0
-        shift = (best_start + best_len // 2) % 180
-    rolled = (hue - shift) % 180
-    h_lo = float(np.percentile(rolled, low)) - pad[0]
-    h_hi = float(np.percentile(rolled, high)) + pad[0]
-    if h_hi - h_lo >= 179:
+def _bins(px: np.ndarray) -> np.ndarray:
+    return (px[:, 0].astype(np.int64) // 10) * 256 + (px[:, 1].astype(np.int64) // 16) * 16 + px[:, 2] // 16
+
+
+def distinctive(px: np.ndarray, background: np.ndarray, ratio: float = 3.0) -> np.ndarray:
+    """The object pixels whose colour is clearly more common on the object than in the background
+    (coarse HSV histograms): what is left of an annotated box once the background showing through is
+    taken out. Falls back to all pixels when too few remain."""
+    if len(background) == 0:
+        return px
+    ob, bb = _bins(px), _bins(background)
+    n = 18 * 256
+    ho = np.bincount(ob, minlength=n) / len(ob)
+    hb = np.bincount(bb, minlength=n) / len(bb)
+    keep = ho[ob] > ratio * hb[ob]
+    return px[keep] if keep.sum() >= max(50, 0.05 * len(px)) else px
+
+
+def fit_hsv(px: np.ndarray, low: float = 1.0, high: float = 99.0, pad: Sequence[float] = (4, 25, 25),
+            floor: float = 0.01) -> ColourRange:
+    """The HSV box of the main colour of ``px``: the hue arc around the histogram's peak (extended while
+    the smoothed hue histogram stays above ``floor`` of the peak, on the circle), then the S and V
+    ``low..high`` percentiles of the pixels on that arc; each widened by ``pad``."""
+    hue = px[:, 0].astype(np.int64) % 180
+    hist = np.bincount(hue, minlength=180).astype(np.float64)
+    smooth = np.convolve(np.concatenate([hist[-2:], hist, hist[:2]]), np.ones(5) / 5, mode="valid")
+    peak = int(np.argmax(smooth))
+    thr = floor * smooth[peak]
+    lo_i, hi_i = peak, peak
+    while hi_i - lo_i < 179 and smooth[(lo_i - 1) % 180] >= thr:
+        lo_i -= 1
+    while hi_i - lo_i < 179 and smooth[(hi_i + 1) % 180] >= thr:
+        hi_i += 1
+    if hi_i - lo_i >= 179 - 2 * pad[0]:
         h_lo_v, h_hi_v = 0.0, 180.0
+        on_arc = np.ones(len(px), bool)
     else:
-        h_lo_v, h_hi_v = (h_lo + shift) % 180, (h_hi + shift) % 180
-    s_lo = max(0.0, float(np.percentile(px[:, 1], low)) - pad[1])
-    s_hi = min(255.0, float(np.percentile(px[:, 1], high)) + pad[1])
-    v_lo = max(0.0, float(np.percentile(px[:, 2], low)) - pad[2])
-    v_hi = min(255.0, float(np.percentile(px[:, 2], high)) + pad[2])
+        h_lo_v, h_hi_v = float((lo_i - pad[0]) % 180), float((hi_i + pad[0]) % 180)
+        on_arc = ((hue - lo_i) % 180) <= (hi_i - lo_i)
+    sel = px[on_arc] if on_arc.sum() >= 10 else px
+    s_lo = max(0.0, float(np.percentile(sel[:, 1], low)) - pad[1])
+    s_hi = min(255.0, float(np.percentile(sel[:, 1], high)) + pad[1])
+    v_lo = max(0.0, float(np.percentile(sel[:, 2], low)) - pad[2])
+    v_hi = min(255.0, float(np.percentile(sel[:, 2], high)) + pad[2])
     return ColourRange(space="hsv", low=[round(h_lo_v), round(s_lo), round(v_lo)],
                        high=[round(h_hi_v), round(s_hi), round(v_hi)])
 
@@ -166,7 +203,10 @@ def calibrate(template: VisionProfile, pairs: Sequence[tuple[Path, Scene]], *, m
         od = data["objects"][name]
         n = sum(len(p) for p in s.hsv)
         if rec.colour:
-            rng = fit_hsv(np.concatenate(s.hsv), low, high)
+            px = np.concatenate(s.hsv)
+            if s.ring:  # take out the background showing through the annotated boxes
+                px = distinctive(px, np.concatenate(s.ring))
+            rng = fit_hsv(px, low, high)
             od["colour"] = [rng.model_dump(mode="json")]
             report.add(f"{name}: colour hsv {rng.low}..{rng.high} from {n} pixels of {len(s.hsv)} instances")
         for aname, arec in rec.attributes.items():

@@ -1,0 +1,193 @@
+"""The vision backend against synthetic ground truth, its native answers, and its overlay/calibration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from logicdsl.engine.image import ImageRef
+from logicdsl.engine.subquery import (Attribute, AttributeSpec, AttrFilter, Count, Detect, Exists, Measure, Region,
+                                      Relation)
+from logicdsl.engine.vision import VisionBackend
+from logicdsl.engine.vision_profile import parse_profile
+
+synth = pytest.importorskip("logicdsl.synth")
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+PRODUCTS = ("juice_bottle", "breakfast_box", "pushpins", "screw_bag", "splicing_connectors")
+SEED = 9091  # not a tuning seed
+
+
+def _iou(a, b):
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / u if u > 0 else 0.0
+
+
+@pytest.fixture(scope="module")
+def backends():
+    return {p: VisionBackend(EXAMPLES / p / f"{p}.vision.toml") for p in PRODUCTS}
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_detections_match_scene_ground_truth(product, backends):
+    """Two normal units per product: every object counted right, boxes on the annotations, attributes right."""
+    from logicdsl.engine.scene_format import Scene
+
+    backend = backends[product]
+    for index in range(2):
+        pixels, scene_d = synth.render_unit(product, SEED, index, None)
+        scene = Scene.model_validate(scene_d)
+        det = backend.detect_all(pixels)
+        for obj in backend.profile.objects:
+            gt = scene.instances(obj)
+            got = det.instances(obj)
+            assert len(got) == len(gt), (product, index, obj, len(got), len(gt))
+            for g in gt:
+                best = max(got, key=lambda i: _iou(i.box, g.box))
+                # the connector is found from its levers and holes, the label from its printed frame
+                assert _iou(best.box, g.box) > 0.5, (product, obj, best.box, g.box)
+                for name, value in g.attributes:
+                    assert best.attribute(name) == value, (product, obj, name)
+                assert 0.6 <= best.score <= 1.0
+
+
+@pytest.mark.parametrize("product, defect, obj, expected", [
+    ("pushpins", "missing_separator", "separator", 21),
+    ("pushpins", "1_additional_pushpin", "pin", 16),
+    ("screw_bag", "1_missing_washer", "washer", 1),
+    ("juice_bottle", "missing_fruit_icon", "icon", 0),
+])
+def test_counts_follow_defects(product, defect, obj, expected, backends):
+    pixels, _ = synth.render_unit(product, SEED, 3, defect)
+    assert len(backends[product].detect_all(pixels).instances(obj)) == expected
+
+
+def test_native_answers(backends):
+    b = VisionBackend(EXAMPLES / "juice_bottle" / "juice_bottle.vision.toml", native=True)
+    assert {"count", "exists", "attribute", "measure"} <= b.capabilities
+    assert backends["juice_bottle"].capabilities == frozenset({"detect"})
+    pixels, scene = synth.render_unit("juice_bottle", SEED, 0, None)
+    fruit = next(o["attributes"]["fruit"] for o in scene["objects"] if o["label"] == "icon")
+    spec = AttributeSpec("fruit", "enum", ("orange", "cherry", "banana"))
+    qs = [
+        Detect("icon", "icon", (spec,)),
+        Count("icon", "icon", Region("object", "fruit_label", object="fruit_label")),
+        Count("icon", "icon", Region("box", "left", box=(0.0, 0.0, 0.2, 1.0))),
+        Count("icon", "icon", where=AttrFilter(spec, "==", fruit)),
+        Exists("juice_label", "label", Region("object_box", "lower", box=(0, 0.7, 1, 1), object="bottle")),
+        Attribute("icon", "icon", spec),
+        Measure("top", "juice", "juice"),
+        Relation("above", "fruit_label", "f", "juice_label", "j"),
+        Detect("unicorn", "a unicorn"),
+    ]
+    a = b.answer(ImageRef.of(pixels), qs)
+    assert len(a[0].value) == 1 and a[0].value[0].attribute("fruit") == fruit
+    assert a[1].value == 1 and a[2].value == 0 and a[3].value == 1
+    assert a[4].value is True
+    assert a[5].value == fruit and 0.5 <= a[5].confidence <= 1
+    assert isinstance(a[6].value, float) and 0.1 < a[6].value < 0.4
+    assert a[7].value is None and "relations" in a[7].error
+    assert a[8].value is None and "no recipe for `unicorn`" in a[8].error
+
+
+def test_bad_image_fails_every_answer_without_raising(tmp_path, backends):
+    p = tmp_path / "broken.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    out = backends["pushpins"].answer(ImageRef.of(p), [Detect("pin", "pin"), Count("tray", "tray")])
+    assert [x.value for x in out] == [None, None]
+    assert all("broken.png" in x.error for x in out)
+
+
+def test_each_image_is_segmented_once(backends, monkeypatch):
+    b = VisionBackend(backends["screw_bag"].profile)
+    pixels, _ = synth.render_unit("screw_bag", SEED, 1, None)
+    calls = []
+    orig = b._segment
+    monkeypatch.setattr(b, "_segment", lambda rgb: calls.append(1) or orig(rgb))
+    ref = ImageRef.of(pixels)
+    b.answer(ref, [Detect("screw", "s")])
+    b.answer(ref, [Detect("nut", "n"), Detect("washer", "w")])
+    assert len(calls) == 1
+
+
+def test_engine_end_to_end_on_synthetic(tmp_path):
+    import logicdsl
+    from PIL import Image
+
+    rules = logicdsl.load(EXAMPLES / "screw_bag" / "screw_bag.logic")
+    eng = logicdsl.Engine(rules, backend=VisionBackend(EXAMPLES / "screw_bag" / "screw_bag.vision.toml"))
+    for defect, label in ((None, "normal"), ("2_missing_nuts", "two_nuts"), ("screw_too_long", "long_screw_length")):
+        pixels, _ = synth.render_unit("screw_bag", SEED, 5, defect)
+        path = tmp_path / f"{defect}.png"
+        Image.fromarray(pixels).save(path)
+        v = eng.check(str(path))
+        assert v.label == label, (defect, v.label)
+
+
+def test_overlay_draws_detections_and_evidence(tmp_path, backends):
+    from logicdsl.engine.overlay import render_overlay
+
+    pixels, _ = synth.render_unit("pushpins", SEED, 0, None)
+    det = backends["pushpins"].detect_all(pixels)
+    pin = det.instances("pin")[0]
+    verdict = {"status": "anomaly", "label": "no_empty_compartment",
+               "violations": [{"rule": "no_empty_compartment", "message": "no compartment is empty",
+                               "evidence": {"subqueries": [{"kind": "count", "subquery": {
+                                   "region": {"kind": "box", "name": "cell[0][0]", "box": [0.1, 0.1, 0.3, 0.3]}},
+                                   "answer": {"instances": [pin.to_dict()]}}]}}]}
+    out = render_overlay(pixels, det.as_list(), verdict, tmp_path / "o" / "x.png")
+    from PIL import Image
+
+    im = np.asarray(Image.open(out).convert("RGB"))
+    assert im.shape == pixels.shape
+    assert (im != pixels).any()
+    x0, y0 = int(pin.box[0] * pixels.shape[1]), int(pin.box[1] * pixels.shape[0])
+    r, g, b = im[y0 + 2, x0].astype(int)  # the failed instance is drawn thick red
+    assert r > 180 and g < 90 and b < 90
+    render_overlay(pixels, [], None, tmp_path / "plain.png")  # no verdict: still an image
+
+
+def test_calibration_fits_a_profile_that_works(tmp_path):
+    from logicdsl.calibrate import calibrate, dump_profile
+    from logicdsl.engine.scene_format import Scene
+    from logicdsl.engine.vision_profile import load_profile
+    from PIL import Image
+
+    pairs = []
+    for i in range(4):
+        pixels, scene = synth.render_unit("pushpins", SEED + 1, i, None)
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(pixels).save(p)
+        pairs.append((p, Scene.model_validate(scene)))
+    template = load_profile(EXAMPLES / "pushpins" / "pushpins.vision.toml")
+    # a template whose pin colour is far off: calibration must find the yellow heads again
+    data = template.model_dump(mode="json")
+    data["objects"]["pin"]["colour"] = [{"space": "hsv", "low": [100, 10, 10], "high": [120, 255, 255]}]
+    bad = type(template).model_validate(data)
+    prof, report = calibrate(bad, pairs)
+    assert any(line.startswith("pin: colour") for line in report.lines)
+    text = dump_profile(prof, "test")
+    again = parse_profile(text, "calibrated")
+    pixels, scene = synth.render_unit("pushpins", SEED + 2, 0, None)
+    det = VisionBackend(again).detect_all(pixels)
+    assert len(det.instances("pin")) == 15
+    assert len(det.instances("separator")) == 22
+
+
+def test_calibrate_cli(tmp_path):
+    from logicdsl.cli import main
+
+    synth.generate("screw_bag", tmp_path / "ds", 3, seed=SEED, anomaly_rate=0.0)
+    out = tmp_path / "cal.vision.toml"
+    rc = main(["calibrate", str(EXAMPLES / "screw_bag" / "screw_bag.vision.toml"), str(tmp_path / "ds"),
+               "--out", str(out)])
+    assert rc == 0 and out.is_file()
+    assert "calibrated by" in out.read_text()
+    assert main(["calibrate", str(EXAMPLES / "screw_bag" / "screw_bag.vision.toml"), str(tmp_path / "nothing"),
+                 "--out", str(out)]) == 2
