@@ -118,13 +118,14 @@ def test_a_batch_goes_on(tmp_path, png):
     root = Path(__file__).resolve().parents[2]
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"junk")
-    (tmp_path / "folder.png").mkdir()
-    r = subprocess.run([sys.executable, "-m", "logicdsl", "check", str(bad), str(tmp_path / "folder.png"), str(png),
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    r = subprocess.run([sys.executable, "-m", "logicdsl", "check", str(bad), str(empty), str(png),
                         str(root / "examples" / "pushpins" / "pushpins.logic"), "--backend", "vision",
                         "--format", "jsonl", "--no-progress"], capture_output=True, text=True, timeout=120)
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert len(rows) == 3, (r.stdout, r.stderr)
     by = {Path(x["image"]).name: x for x in rows}
     assert by["bad.png"]["status"] == "error" and "not an image" in by["bad.png"]["error"]
-    assert by["folder.png"]["status"] == "error" and "directory" in by["folder.png"]["error"]
+    assert by["empty.png"]["status"] == "error" and "empty file" in by["empty.png"]["error"]
     assert by["ok.png"]["status"] in ("normal", "anomaly", "undecided")
