@@ -579,7 +579,7 @@ class VisionBackend:
             n, labels, stats = cc
             if rec.split is not None and rec.split.unit_area is not None:
                 labels, stats = labels.copy(), stats.copy()
-                n, labels, stats = _split_by_area(labels, stats, n, rec.split.unit_area * w * h)
+                n, labels, stats = _split_by_area(labels, stats, n, rec.split.unit_area * w * h, rec.split.max_parts)
         img_area = float(w * h)
         min_px = rec.min_component * img_area
         comps = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= max(1, min_px)]
@@ -881,12 +881,12 @@ def _watershed_split(mask: np.ndarray, min_distance: float) -> tuple[int, np.nda
     return nxt, markers
 
 
-def _split_by_area(labels: np.ndarray, stats: np.ndarray, n: int, unit_px: float):
+def _split_by_area(labels: np.ndarray, stats: np.ndarray, n: int, unit_px: float, max_parts: int = 3):
     """Cut each component of about k >= 2 unit areas into k parts by k-means on its pixel coordinates."""
     extra = []
     for i in range(1, n):
         k = int(round(stats[i, cv2.CC_STAT_AREA] / unit_px))
-        if k < 2 or stats[i, cv2.CC_STAT_AREA] < 1.5 * unit_px:
+        if k < 2 or k > max_parts or stats[i, cv2.CC_STAT_AREA] < 1.5 * unit_px:
             continue
         x, y, bw, bh = (int(v) for v in stats[i, :4])
         ys, xs = np.nonzero(labels[y:y + bh, x:x + bw] == i)

@@ -127,6 +127,8 @@ class Split(_Model):
     least that deep inside the mask — for round parts that overlap."""
 
     unit_area: float | None = Field(default=None, gt=0, le=1)
+    #: blobs of more than this many unit areas are left whole (they are something else)
+    max_parts: int = Field(default=3, ge=2, le=50)
     min_distance: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
