@@ -751,9 +751,17 @@ def _colour_class(frame: _Frame, scale: int, bbox, m: np.ndarray, a: ColourClass
 
     votes = {}
     fracs = {}
-    for cls, ranges in a.classes.items():
-        cm = ranges_mask(crop_of, ranges) > 0
-        frac = float((cm & sel).sum()) / total
+    masks = {cls: (ranges_mask(crop_of, ranges) > 0) & sel for cls, ranges in a.classes.items()}
+    denom = total
+    if a.normalise:
+        covered = np.zeros_like(sel)
+        for cm in masks.values():
+            covered |= cm
+        denom = max(1, int(covered.sum()))
+        if covered.sum() < a.min_fraction * total:
+            return None, 0.0
+    for cls, cm in masks.items():
+        frac = float(cm.sum()) / denom
         fracs[cls] = frac
         exp = a.expected.get(cls)
         votes[cls] = min(1.0, frac / exp) if exp else frac

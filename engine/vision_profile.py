@@ -150,6 +150,8 @@ class ColourClass(_Model):
     inner: Box | None = None
     #: optional share per class that counts as a full vote (a small red icon on yellow paper)
     expected: dict[str, float] = Field(default_factory=dict)
+    #: shares among the pixels some class covers (instead of among all pixels of the region)
+    normalise: bool = False
 
     _inner = field_validator("inner")(classmethod(lambda cls, v: _check_box(v)))
 
