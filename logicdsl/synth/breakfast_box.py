@@ -19,7 +19,7 @@ RULES = ("compartments_in_place", "two_tangerines", "one_nectarine", "cereal_pre
          "banana_chips_present", "almonds_present", "toppings_ratio", "fill_amount")
 DEFECTS: dict[str, tuple[str, ...]] = {
     "0_nectarines_2_tangerines": ("one_nectarine",),
-    "0_nectarines_3_tangerines": ("one_nectarine", "two_tangerines"),
+    "0_nectarines_3_tangerines": ("two_tangerines", "one_nectarine"),
     "1_nectarine_1_tangerine": ("two_tangerines",),
     "1_nectarine_3_tangerines": ("two_tangerines",),
     "2_nectarines_1_tangerine": ("two_tangerines", "one_nectarine"),
