@@ -535,6 +535,8 @@ def _validate_attribute(spec, value: Any) -> Any:
 
 
 def _label(n: g.Node) -> str:
+    if isinstance(n, g.Named):
+        return n.name
     return n.query.question() if isinstance(n, g.Ask) else (n.text or g.describe_node(n))
 
 

@@ -6,6 +6,7 @@ Syntax errors become E0xx diagnostics phrased for a rule author ("expected a com
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from dataclasses import dataclass
@@ -412,7 +413,17 @@ class _ToAst(Transformer):
         return ast.Name(str(c[0]), _token_span(c[0]))
 
     def paren(self, c):
-        return c[0]
+        """`( expr )`: the inner node, its span widened to the brackets (for evidence text)."""
+        inner, close = c[0], c[-1]
+        sp = getattr(inner, "span", None)
+        if sp is None:
+            return inner
+        text = _text[0]
+        i = text.rfind("(", 0, sp.start)
+        if i < 0 or text[i + 1:sp.start].strip() or "\n" in text[i:sp.start]:
+            return inner
+        wide = Span(i, close.end_pos, sp.line, sp.column - (sp.start - i), close.end_line, close.end_column)
+        return dataclasses.replace(inner, span=wide)
 
     def attr(self, c):
         return ast.Attr(c[0], str(c[1]), _span(c[0], c[1]), _token_span(c[1]))
