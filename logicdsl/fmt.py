@@ -303,7 +303,7 @@ class _Printer:
             self.emit(" => ")
             self.expr(arm.body, _IMPLIES, True)
             nxt = node.arms[i + 1].pattern if i + 1 < len(node.arms) else None
-            if isinstance(nxt, ast.Number) and (nxt.value < 0 or str(nxt.value).startswith("-")):
+            if isinstance(nxt, ast.Number) and nxt.value < 0:  # -0 is written `0`: no comma needed
                 self.emit(",")
             self.mark_end(arm.span)
         self.newline(indent)
