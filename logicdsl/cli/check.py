@@ -54,6 +54,23 @@ def fail(msg: str) -> int:
     return 2
 
 
+def load_rules(rules_path):
+    """Check a rule file for `check`/`eval`: the compiled Rules, or an exit code after reporting
+    the located diagnostics (or the one-line reason the file cannot be read)."""
+    from logicdsl.api import Rules
+    from logicdsl.diagnostics import render_text
+    from logicdsl.frontend import check_file
+
+    try:
+        result = check_file(rules_path)
+    except FileNotFoundError as e:
+        return fail(str(e))
+    if not result.ok:
+        print(render_text(result.source, result.diagnostics), file=sys.stderr)
+        return 2
+    return Rules(result.program, rules_path)
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -64,28 +81,21 @@ def run(args: argparse.Namespace) -> int:
     if rules_path.suffix != ".logic" and Path(image_args[-1]).suffix == ".logic":
         return fail(f"the rule file goes last: logicdsl check IMAGE... {image_args[-1]}")
 
-    from logicdsl.diagnostics import render_text
     from logicdsl.engine.backend import BackendError
     from logicdsl.engine.image import find_images
-    from logicdsl.frontend import check_file
 
-    try:
-        result = check_file(rules_path)
-    except FileNotFoundError as e:
-        return fail(str(e))
-    if not result.ok:
-        print(render_text(result.source, result.diagnostics), file=sys.stderr)
-        return 2
+    rules = load_rules(rules_path)
+    if isinstance(rules, int):
+        return rules
 
     image_paths = [Path(p) for p in image_args]
     images = find_images(image_paths)  # folders expanded; files (even missing ones) kept, reported per image
     if not images:
         return fail("no images found in " + ", ".join(image_args))
 
-    from logicdsl.api import Engine, Rules
+    from logicdsl.api import Engine
     from logicdsl.backends import make_backend
 
-    rules = Rules(result.program, rules_path)
     try:
         backend = make_backend(args.backend, **backend_kwargs(args, rules_path, images[0] if images else None))
         engine = Engine(rules, backend, min_confidence=args.min_confidence)

@@ -47,23 +47,14 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         return fail(f"--limit must be at least 1 (got {args.limit})")
 
-    from logicdsl.cli.check import backend_kwargs
+    from logicdsl.cli.check import backend_kwargs, load_rules
     from logicdsl.datasets import DatasetError, find_loco_map, load_dataset, load_loco_map
-    from logicdsl.diagnostics import render_text
     from logicdsl.engine.backend import BackendError
     from logicdsl.evaluate import EvalSpec, compute_metrics, make_backend, run_eval
-    from logicdsl.frontend import check_file
 
-    try:
-        result = check_file(rules_path)
-    except FileNotFoundError as e:
-        return fail(str(e))
-    if not result.ok:
-        print(render_text(result.source, result.diagnostics), file=sys.stderr)
-        return 2
-    import logicdsl
-
-    rules = logicdsl.load(rules_path)
+    rules = load_rules(rules_path)
+    if isinstance(rules, int):
+        return rules
 
     try:
         map_path = Path(args.map) if args.map else find_loco_map(rules_path)
