@@ -11,14 +11,14 @@ gets the full evidence.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from logicdsl import graph as g
 from logicdsl.engine.subquery import Answer, Instance, Subquery
+from logicdsl.record import field, record
 
 
-@dataclass(frozen=True)
+@record
 class Undecided:
     reason: str
 
@@ -26,7 +26,7 @@ class Undecided:
         return f"Undecided({self.reason!r})"
 
 
-@dataclass(frozen=True)
+@record
 class Pending:
     needs: frozenset
 
@@ -34,7 +34,7 @@ class Pending:
         return Pending(self.needs | other.needs)
 
 
-@dataclass
+@record(frozen=False)
 class Trace:
     """What an evaluation looked at: subqueries (with answers), let values, and failed checks."""
 

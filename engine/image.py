@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from logicdsl.record import field, record
 
 if TYPE_CHECKING:  # numpy is imported where pixels are touched: `check` with a scene needs none
     import numpy as np
@@ -26,7 +27,7 @@ class ImageError(Exception):
     """An image that cannot be used; the message is one line, fit for a user."""
 
 
-@dataclass(eq=False)
+@record(frozen=False, eq=False)
 class ImageRef:
     """One input image. ``path`` may be None when pixels are given directly (library use)."""
 
@@ -95,8 +96,6 @@ class ImageRef:
                 h, w = self.pixels.shape[:2]
                 self._size = (w, h)
             else:
-                from PIL import Image, ImageOps  # noqa: F401
-
                 im = self._open()
                 w, h = im.size
                 if _exif_transposed(im):
@@ -151,6 +150,10 @@ class ImageRef:
 
 
 def _exif_transposed(im) -> bool:
+    # PIL's PNG getexif() decodes the whole image to look past IDAT; PNG orientation tags are
+    # read from the chunks before the pixels (where writers put them), so PNGs are not decoded here
+    if im.format == "PNG" and "exif" not in im.info:
+        return False
     try:
         orientation = im.getexif().get(0x0112, 1)
     except Exception:  # noqa: BLE001

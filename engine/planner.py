@@ -8,14 +8,14 @@ answers ``count(pin in c)`` for fifteen cells with one detection per image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
 from logicdsl import graph as g
 from logicdsl.engine.subquery import Count, Exists, Measure, Region, Relation, Subquery, Attribute
+from logicdsl.record import record
 
 
-@dataclass
+@record(frozen=False)
 class Plan:
     """The rules of a graph, each with its root rewritten for one backend's capabilities."""
 
@@ -123,9 +123,9 @@ class _Lowerer:
                     changes[f] = nv
         if not changes:
             return self.mk(cur)
-        import dataclasses
+        from logicdsl.record import replace
 
-        return self.mk(dataclasses.replace(cur, **changes))
+        return self.mk(replace(cur, **changes))
 
     def _map(self, x):
         if isinstance(x, g.Node):

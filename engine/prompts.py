@@ -31,8 +31,10 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Mapping, Sequence
+
+from logicdsl.record import replace
 
 from .subquery import (
     Answer,

@@ -8,13 +8,14 @@ Geometry is in image fractions: x divided by the image width, y by the height; l
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal, Union
+
+from logicdsl.record import field, record
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in image fractions
 
 
-@dataclass(frozen=True)
+@record
 class Region:
     """Where a subquery looks.
 
@@ -43,7 +44,7 @@ class Region:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-@dataclass(frozen=True)
+@record
 class AttributeSpec:
     """An attribute a backend is asked to report: its name, value kind and closed set (for enums)."""
 
@@ -55,7 +56,7 @@ class AttributeSpec:
     high: float | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Detect:
     """Find every instance of ``object``: boxes, and the listed attributes of each."""
 
@@ -68,7 +69,7 @@ class Detect:
         return f"Locate every instance of {self.description} in the image."
 
 
-@dataclass(frozen=True)
+@record
 class AttrFilter:
     """``where p.color == red``: the static attribute filter a count can carry natively."""
 
@@ -77,7 +78,7 @@ class AttrFilter:
     value: str | float | bool
 
 
-@dataclass(frozen=True)
+@record
 class Count:
     object: str
     description: str
@@ -94,7 +95,7 @@ class Count:
         return f"How many instances of {what} are there{where}?"
 
 
-@dataclass(frozen=True)
+@record
 class Exists:
     object: str
     description: str
@@ -106,7 +107,7 @@ class Exists:
         return f"Is there {self.description}{where}?"
 
 
-@dataclass(frozen=True)
+@record
 class Attribute:
     """An attribute of the single instance of ``object``."""
 
@@ -128,7 +129,7 @@ class Attribute:
 RelationName = Literal["left_of", "above", "inside", "overlaps", "centred"]
 
 
-@dataclass(frozen=True)
+@record
 class Relation:
     """A spatial relation between the single instances of two objects."""
 
@@ -156,7 +157,7 @@ MeasureName = Literal[
 ]
 
 
-@dataclass(frozen=True)
+@record
 class Measure:
     """A geometric quantity of the single instance of ``object``, in image fractions."""
 
@@ -189,7 +190,7 @@ def subquery_to_dict(q: Subquery) -> dict[str, Any]:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class Instance:
     """One detected instance. Geometry in image fractions (see the module docstring)."""
 
@@ -230,7 +231,7 @@ class Instance:
         return d
 
 
-@dataclass
+@record(frozen=False)
 class Answer:
     """A backend's answer to one subquery.
 

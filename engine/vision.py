@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import cv2
 import numpy as np
+
+from logicdsl.record import field, record
 
 from .backend import BackendError
 from .image import ImageError, ImageRef
@@ -239,7 +240,7 @@ def ranges_mask(crop_of, ranges: Sequence[ColourRange]) -> np.ndarray | None:
     return out
 
 
-@dataclass
+@record(frozen=False)
 class _Seg:
     """One object's segmentation at its working resolution."""
 
@@ -252,7 +253,7 @@ class _Seg:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
+@record(frozen=False)
 class Detections:
     """Everything the backend found in one image: instances per object, and diagnostics."""
 

@@ -1,5 +1,5 @@
 import sys
 
-from logicdsl.cli import main
+from logicdsl.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

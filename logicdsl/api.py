@@ -9,19 +9,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .compiler import compile_program
 from .diagnostics import Diagnostic, DiagnosticError
-from .frontend import check_source, load_program
 from .graph import QueryGraph
 from .program import Program
+from .record import record
 
 
-@dataclass
+@record(frozen=False)
 class Rules:
     """A checked rule file and its compiled query graph."""
 
@@ -30,6 +28,8 @@ class Rules:
 
     @cached_property
     def graph(self) -> QueryGraph:
+        from .compiler import compile_program
+
         return compile_program(self.program)
 
     @property
@@ -45,12 +45,35 @@ class Rules:
         return [d for d in self.program.diagnostics if not d.is_error]
 
 
-def load(path: str | Path) -> Rules:
-    """Parse, check and compile a rule file; raise :class:`DiagnosticError` on errors."""
-    return Rules(load_program(path), Path(path))
+def load(path: str | Path, *, cache: bool = True) -> Rules:
+    """Parse, check and compile a rule file; raise :class:`DiagnosticError` on errors, and
+    :class:`FileNotFoundError` (with a one-line reason) when it cannot be read.
+
+    Files without errors are kept compiled in the rule cache (``logicdsl.rule_cache``); a later
+    load of the same bytes skips parsing. ``cache=False`` always compiles.
+    """
+    from . import rule_cache
+    from .frontend import check_source, read_rule_file
+
+    path = Path(path)
+    data = read_rule_file(path)
+    if cache:
+        hit = rule_cache.get(path, data)
+        if hit is not None:
+            return hit
+    result = check_source(data, str(path))
+    if not result.ok:
+        raise DiagnosticError(result.source, result.diagnostics)
+    assert result.program is not None
+    rules = Rules(result.program, path)
+    if cache:
+        rule_cache.put(path, data, rules)
+    return rules
 
 
 def loads(text: str, name: str = "<string>") -> Rules:
+    from .frontend import check_source
+
     result = check_source(text, name)
     if not result.ok:
         raise DiagnosticError(result.source, result.diagnostics)

@@ -1,4 +1,4 @@
-"""The syntax tree of a .logic file: frozen dataclasses, every node carrying its source span.
+"""The syntax tree of a .logic file: frozen records (``logicdsl.record``), every node carrying its source span.
 
 Spans are excluded from equality, so two trees that say the same thing compare equal wherever
 their text sits (``parse(fmt(tree)) == tree``). Names are plain strings; where a diagnostic must
@@ -7,9 +7,9 @@ point at a name inside a node, the node keeps that name's span in a ``*_span`` f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Union
 
+from .record import field, record
 from .source import Span
 
 
@@ -18,25 +18,25 @@ def _span() -> Span | None:
 
 
 # ---------------------------------------------------------------- expressions
-@dataclass(frozen=True)
+@record
 class Number:
     value: float
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Bool:
     value: bool
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Name:
     id: str
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Attr:
     """``target.name``: an attribute (``juice.kind``) or a geometric property (``p.area``)."""
 
@@ -46,14 +46,14 @@ class Attr:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Kwarg:
     name: str
     value: "Expr"
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     """A built-in function: geometry (``top(x)``), relations (``above(a, b)``), ``abs``."""
 
@@ -64,7 +64,7 @@ class Call:
     func_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Selection:
     """The instances a count/exists/aggregate ranges over, as written: ``names[0] in names[1] ...``.
 
@@ -78,19 +78,19 @@ class Selection:
     name_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class Count:
     selection: Selection
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Exists:
     selection: Selection
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Aggregate:
     """``sum(p.area for p in pin in left)``; func is sum, min, max, mean or all_equal."""
 
@@ -102,7 +102,7 @@ class Aggregate:
     var_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Quantified:
     """``all c in cell: body`` (also any, none); ``within`` for ``all p in pin in left: …``."""
 
@@ -117,19 +117,19 @@ class Quantified:
     within_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Not:
     operand: "Expr"
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Neg:
     operand: "Expr"
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Arith:
     op: str  # + - * /
     left: "Expr"
@@ -137,7 +137,7 @@ class Arith:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Compare:
     op: str  # == != < <= > >=
     left: "Expr"
@@ -145,7 +145,7 @@ class Compare:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Logic:
     op: str  # and, or, -> (implies)
     left: "Expr"
@@ -153,7 +153,7 @@ class Logic:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class InRange:
     value: "Expr"
     low: "Expr"
@@ -161,21 +161,21 @@ class InRange:
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class InSet:
     value: "Expr"
     items: tuple["Expr", ...]
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Arm:
     pattern: "Expr"  # Name (an enum value or `_`), Number or Bool
     body: "Expr"
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class Match:
     subject: "Expr"
     arms: tuple[Arm, ...]
@@ -187,7 +187,7 @@ Expr = Union[Number, Bool, Name, Attr, Call, Count, Exists, Aggregate, Quantifie
 
 
 # ---------------------------------------------------------------- declarations
-@dataclass(frozen=True)
+@record
 class BoxLit:
     x0: float
     y0: float
@@ -200,21 +200,21 @@ class BoxLit:
         return (self.x0, self.y0, self.x1, self.y1)
 
 
-@dataclass(frozen=True)
+@record
 class EnumType:
     values: tuple[str, ...]
     span: Span | None = _span()
     value_spans: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@record
 class NumberType:
     low: float | None = None
     high: float | None = None
     span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class BoolType:
     span: Span | None = _span()
 
@@ -222,7 +222,7 @@ class BoolType:
 AttrType = Union[EnumType, NumberType, BoolType]
 
 
-@dataclass(frozen=True)
+@record
 class ProductDecl:
     name: str
     description: str | None = None
@@ -230,7 +230,7 @@ class ProductDecl:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class ObjectDecl:
     name: str
     description: str | None = None
@@ -238,7 +238,7 @@ class ObjectDecl:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class AttributeDecl:
     name: str
     object: str
@@ -249,7 +249,7 @@ class AttributeDecl:
     object_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class RegionDecl:
     name: str
     box: BoxLit
@@ -259,7 +259,7 @@ class RegionDecl:
     of_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class GridDecl:
     """``grid cell = 3 x 5 in box(…)`` or ``… in tray``: rows x columns of named cells."""
 
@@ -274,7 +274,7 @@ class GridDecl:
     dims_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class LetDecl:
     name: str
     expr: Expr
@@ -282,7 +282,7 @@ class LetDecl:
     name_span: Span | None = _span()
 
 
-@dataclass(frozen=True)
+@record
 class RuleDecl:
     name: str
     expr: Expr
@@ -297,14 +297,14 @@ class RuleDecl:
 Decl = Union[ProductDecl, ObjectDecl, AttributeDecl, RegionDecl, GridDecl, LetDecl, RuleDecl]
 
 
-@dataclass(frozen=True)
+@record
 class Comment:
     text: str  # including the leading '#'
     line: int
     own_line: bool  # alone on its line (else trailing code)
 
 
-@dataclass(frozen=True)
+@record
 class Module:
     decls: tuple[Decl, ...]
     comments: tuple[Comment, ...] = field(default=(), compare=False)
@@ -316,8 +316,8 @@ _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 def _child_fields(cls: type) -> tuple[str, ...]:
     names = _CHILD_FIELDS.get(cls)
     if names is None:
-        names = tuple(n for n in getattr(cls, "__dataclass_fields__", {})
-                      if not (n.endswith("span") or n.endswith("spans")))
+        names = tuple(f.name for f in getattr(cls, "__record_fields__", ())
+                      if not (f.name.endswith("span") or f.name.endswith("spans")))
         _CHILD_FIELDS[cls] = names
     return names
 
@@ -328,8 +328,8 @@ def children(node: object) -> list[object]:
     for name in _child_fields(type(node)):
         v = getattr(node, name)
         if isinstance(v, tuple):
-            out.extend(x for x in v if hasattr(x, "__dataclass_fields__"))
-        elif hasattr(v, "__dataclass_fields__"):
+            out.extend(x for x in v if hasattr(x, "__record_fields__"))
+        elif hasattr(v, "__record_fields__"):
             out.append(v)
     return out
 

@@ -14,7 +14,6 @@ Passes (each appends diagnostics; none stops at the first problem):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import graphlib
@@ -23,13 +22,14 @@ from . import ast
 from .diagnostics import Diagnostic, did_you_mean, error, warning
 from .program import AGGREGATES, GEOMETRY, NUMERIC_FUNCS, RELATIONS, Program, Scope, Var, global_kind, \
     read_selection
+from .record import record
 from .source import Span
 
 MAX_GRID_CELLS = 10_000
 
 
 # --------------------------------------------------------------------------- types
-@dataclass(frozen=True)
+@record
 class Type:
     """A value's type. kind: num, bool, enum (values), inst (object), region, literal (a bare name), any."""
 

@@ -9,11 +9,11 @@ Grid quantifiers are unrolled (cells are static); quantifiers over instances sta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from . import ast
 from . import graph as g
 from .program import GEOMETRY, Program, Scope, Var, read_selection
+from .record import record
 from logicdsl.engine.subquery import (
     AttrFilter, Attribute, AttributeSpec, Count, Detect, Exists, Measure, Region, Relation,
 )
@@ -21,14 +21,14 @@ from logicdsl.engine.subquery import (
 NATIVE_RELATIONS = ("left_of", "above", "inside", "overlaps", "centred")
 
 
-@dataclass(frozen=True)
+@record
 class _Inst:
     """An instance of ``object`` bound to a quantifier, aggregate or selection variable."""
 
     object: str
 
 
-@dataclass(frozen=True)
+@record
 class _Cell:
     """A grid cell bound to a quantifier variable during unrolling."""
 

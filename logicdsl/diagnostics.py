@@ -9,10 +9,10 @@ Message style (after Cedar): one sentence, lowercase start, user input in backti
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
 
+from .record import record
 from .source import Source, Span
 
 
@@ -59,7 +59,7 @@ CODES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     code: str
     message: str

@@ -1,18 +1,20 @@
-"""The language front end in one call: bytes or text → parsed → checked :class:`Program`."""
+"""The language front end in one call: bytes or text → parsed → checked :class:`Program`.
+
+The parser (and with it lark) is imported on first use, so a caller that finds the compiled rules
+in the cache (``logicdsl.rule_cache``) never pays for it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import parser
-from .checker import check
 from .diagnostics import Diagnostic, DiagnosticError, error
 from .program import Program
-from .source import Source, Span
+from .record import record
+from .source import MAX_FILE_BYTES, Source, Span
 
 
-@dataclass
+@record(frozen=False)
 class FrontendResult:
     source: Source
     program: Program | None  # None when the file could not be parsed
@@ -24,9 +26,12 @@ class FrontendResult:
 
 
 def check_source(data: bytes | str, name: str = "<input>") -> FrontendResult:
+    from . import parser
+    from .checker import check
+
     if isinstance(data, str):
         source, diags = Source(data.removeprefix("\ufeff"), name), []
-        if len(data) > parser.MAX_FILE_BYTES:
+        if len(data) > MAX_FILE_BYTES:
             return FrontendResult(source, None, parser.parse(source).diagnostics)
     else:
         decoded, diags = parser.decode(data, name)
@@ -40,22 +45,30 @@ def check_source(data: bytes | str, name: str = "<input>") -> FrontendResult:
     return FrontendResult(source, program, program.diagnostics)
 
 
-def check_file(path: str | Path) -> FrontendResult:
+def read_rule_file(path: str | Path) -> bytes:
+    """A rule file's bytes. A missing or unreadable file raises :class:`FileNotFoundError` with a
+    one-line reason; a file over the size limit raises :class:`DiagnosticError` (E004) unread."""
     path = Path(path)
-    name = str(path)
     try:
         size = path.stat().st_size
-        if size > parser.MAX_FILE_BYTES:
-            return FrontendResult(Source("", name), None, [error(
-                "E004", f"file is {size:,} bytes, over the limit of {parser.MAX_FILE_BYTES:,}", Span.point(0, 1, 1))])
-        data = path.read_bytes()
+        if size > MAX_FILE_BYTES:
+            raise DiagnosticError(Source("", str(path)), [error(
+                "E004", f"file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}", Span.point(0, 1, 1))])
+        return path.read_bytes()
     except IsADirectoryError:
         raise FileNotFoundError(f"{path}: is a directory, not a rule file") from None
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such rule file") from None
     except PermissionError:
         raise FileNotFoundError(f"{path}: permission denied") from None
-    return check_source(data, name)
+
+
+def check_file(path: str | Path) -> FrontendResult:
+    try:
+        data = read_rule_file(path)
+    except DiagnosticError as e:
+        return FrontendResult(e.source, None, e.diagnostics)
+    return check_source(data, str(path))
 
 
 def load_program(path: str | Path) -> Program:

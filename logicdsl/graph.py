@@ -10,10 +10,11 @@ they take no part in equality.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from logicdsl.engine.subquery import Box, Detect, Region, Subquery
+
+from .record import field, fields, record
 
 
 class Node:
@@ -43,6 +44,10 @@ class Node:
             return False
         return hash(self) == hash(other) and self._key() == other._key()  # type: ignore[attr-defined]
 
+    def __getstate__(self) -> dict:
+        # pickles (the rule cache) leave out the cached key and hash: str hashes differ per process
+        return {k: v for k, v in self.__dict__.items() if k not in ("_k", "_h")}
+
     def children(self) -> tuple["Node", ...]:
         out: list[Node] = []
         for f in self._key_fields:
@@ -59,8 +64,8 @@ class Node:
 
 
 def node(cls):
-    """Make ``cls`` a frozen dataclass node whose identity ignores its ``text`` field."""
-    cls = dataclass(frozen=True, eq=False)(cls)
+    """Make ``cls`` a frozen record node whose identity (``Node.__eq__``) ignores its ``text`` field."""
+    cls = record(cls, eq=False)
     cls._key_fields = tuple(f.name for f in fields(cls) if f.name != "text")
     return cls
 
@@ -294,7 +299,7 @@ class UnionBox(Node):
 
 
 # ------------------------------------------------------------------ the graph
-@dataclass
+@record(frozen=False)
 class RuleRoot:
     name: str
     category: str | None
@@ -304,7 +309,7 @@ class RuleRoot:
     line: int
 
 
-@dataclass
+@record(frozen=False)
 class QueryGraph:
     """The compiled program: one root per rule (file order), shared nodes, Ask leaves.
 

@@ -6,10 +6,8 @@ Syntax errors become E0xx diagnostics phrased for a rule author ("expected a com
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
-from dataclasses import dataclass
 from importlib import resources
 
 from lark import Lark, Token, Transformer
@@ -17,9 +15,9 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ast
 from .diagnostics import Diagnostic, error
-from .source import Source, Span
+from .record import record, replace
+from .source import MAX_FILE_BYTES, Source, Span
 
-MAX_FILE_BYTES = 1_000_000
 MAX_DEPTH = 100
 
 _lock = threading.Lock()
@@ -63,7 +61,7 @@ def _grammar_parser() -> Lark:
     return _parser
 
 
-@dataclass
+@record(frozen=False)
 class ParseResult:
     module: ast.Module | None
     diagnostics: list[Diagnostic]
@@ -423,7 +421,7 @@ class _ToAst(Transformer):
         if i < 0 or text[i + 1:sp.start].strip() or "\n" in text[i:sp.start]:
             return inner
         wide = Span(i, close.end_pos, sp.line, sp.column - (sp.start - i), close.end_line, close.end_column)
-        return dataclasses.replace(inner, span=wide)
+        return replace(inner, span=wide)
 
     def attr(self, c):
         return ast.Attr(c[0], str(c[1]), _span(c[0], c[1]), _token_span(c[1]))

@@ -6,11 +6,11 @@ checker, the compiler and the reference interpreter in the tests all read a name
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal
 
 from . import ast
 from .diagnostics import Diagnostic
+from .record import field, record
 from .source import Source
 
 #: geometric properties of an instance, usable as `x.area` or `area(x)`
@@ -21,7 +21,7 @@ NUMERIC_FUNCS = {"abs": 1, "distance": 2}
 AGGREGATES = ("sum", "min", "max", "mean", "all_equal")
 
 
-@dataclass
+@record(frozen=False)
 class Program:
     source: Source
     module: ast.Module
@@ -57,7 +57,7 @@ class Program:
 
 
 # --------------------------------------------------------------------------- scopes
-@dataclass(frozen=True)
+@record
 class Var:
     """A name bound by a quantifier, aggregate or counting selection."""
 
@@ -96,7 +96,7 @@ def global_kind(program: Program, name: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
+@record
 class ResolvedSelection:
     """``count(p in pin in left where …)`` read as: var ``p`` over object ``pin`` within ``left``."""
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property
 
+from .record import record
 
-@dataclass(frozen=True)
+#: rule files larger than this are refused (E004) before they are parsed
+MAX_FILE_BYTES = 1_000_000
+
+
+@record
 class Span:
     """A region of one source file: 1-based line/column, 0-based character offsets."""
 
@@ -22,7 +26,7 @@ class Span:
         return Span(offset, offset + 1, line, column, line, column + 1)
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """One source file's text and the name it is shown by."""
 

@@ -8,6 +8,7 @@ Exit codes: 0 ok/normal, 1 anomaly found, 2 usage or input error, 3 undecided.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -41,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.command != "check":  # `check` says itself when its start-up is over
+        start_up_done()
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -50,5 +53,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def entry() -> int:
+    """The `logicdsl` program (the console script and ``python -m logicdsl``).
+
+    The garbage collector is off during start-up: importing pydantic and building the models,
+    the compiled rules and the backend allocate many long-lived objects, and the collections
+    they trigger (and the one at exit) cost `check` about 70 ms of its ~0.45 s.
+    """
+    gc.disable()
+    try:
+        return main()
+    finally:
+        gc.enable()
+
+
+def start_up_done() -> None:
+    """Start-up is over (rules loaded, backend built): under :func:`entry`, freeze what exists
+    (it lives as long as the process) and turn the collector back on for the per-image work."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(entry())

@@ -55,20 +55,19 @@ def fail(msg: str) -> int:
 
 
 def load_rules(rules_path):
-    """Check a rule file for `check`/`eval`: the compiled Rules, or an exit code after reporting
-    the located diagnostics (or the one-line reason the file cannot be read)."""
-    from logicdsl.api import Rules
-    from logicdsl.diagnostics import render_text
-    from logicdsl.frontend import check_file
+    """Load a rule file for `check`/`eval`: the compiled Rules (from the rule cache when the file
+    is unchanged), or an exit code after reporting the located diagnostics (or the one-line
+    reason the file cannot be read)."""
+    from logicdsl.api import load
+    from logicdsl.diagnostics import DiagnosticError, render_text
 
     try:
-        result = check_file(rules_path)
+        return load(rules_path)
     except FileNotFoundError as e:
         return fail(str(e))
-    if not result.ok:
-        print(render_text(result.source, result.diagnostics), file=sys.stderr)
+    except DiagnosticError as e:
+        print(render_text(e.source, e.diagnostics), file=sys.stderr)
         return 2
-    return Rules(result.program, rules_path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
     verdicts: list[Verdict] = []
     all_inputs = images
     emit = _emitter(args)
+    from logicdsl.cli import start_up_done
+
+    start_up_done()
     show_progress = not args.no_progress and (len(all_inputs) > 1 or any(p.is_dir() for p in image_paths))
     for v in _run_batch(engine, all_inputs, show_progress):
         verdicts.append(v)

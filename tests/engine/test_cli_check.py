@@ -153,9 +153,6 @@ def test_check_starts_fast_and_never_imports_torch(station):
     assert "torch" not in imports and "transformers" not in imports
 
 
-@pytest.mark.xfail(reason="issue #3 open: `check` start-up measures 0.68-0.77 s against the 0.5 s target "
-                          "(dataclass and pydantic class creation, lark); kept running so the figure is printed",
-                   strict=False)
 def test_check_starts_within_half_a_second(station):
     tmp, rules, imgs = station
     cmd = [sys.executable, "-m", "logicdsl", "check", str(imgs["normal"]), str(rules), "--backend", "scene"]
