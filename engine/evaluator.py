@@ -11,11 +11,12 @@ gets the full evidence.
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any, Callable, Mapping
 
 from logicdsl import graph as g
 from logicdsl.engine.subquery import Answer, Instance, Subquery
-from logicdsl.record import field, record
+from logicdsl.record import record
 
 
 @record
@@ -34,18 +35,26 @@ class Pending:
         return Pending(self.needs | other.needs)
 
 
-@record(frozen=False)
 class Trace:
-    """What an evaluation looked at: subqueries (with answers), let values, and failed checks."""
+    """What an evaluation looked at: subqueries (with answers), let values, and failed checks.
 
-    asks: list[Subquery] = field(default_factory=list)
-    lets: list[tuple[str, Any]] = field(default_factory=list)
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    Subqueries and lets are ordered sets, so a subquery read by fifteen grid cells is listed once.
+    One trace is made per evaluated node, so it is a plain slotted class, cheap to make and to merge.
+    """
+
+    __slots__ = ("asks", "lets", "checks")
+
+    def __init__(self) -> None:
+        self.asks: dict[Subquery, None] = {}
+        self.lets: dict[str, Any] = {}
+        self.checks: list[dict[str, Any]] = []
 
     def extend(self, other: "Trace") -> None:
-        self.asks.extend(other.asks)
-        self.lets.extend(other.lets)
-        if len(self.checks) < 50:
+        if other.asks:
+            self.asks.update(other.asks)
+        if other.lets:
+            self.lets.update(other.lets)
+        if other.checks and len(self.checks) < 50:
             self.checks.extend(other.checks[: 50 - len(self.checks)])
 
 
@@ -57,14 +66,24 @@ def is_value(v: Any) -> bool:
 
 
 class Evaluator:
-    """Evaluates nodes for one image. Create one per image; call :meth:`eval` once per wave and rule."""
+    """Evaluates nodes for one image. Create one per image; call :meth:`evaluate` once per wave and rule.
 
-    def __init__(self, answers: Mapping[Subquery, Answer], min_confidence: float = 0.0):
+    With ``tracing=False`` nothing but values is computed (no evidence): the executor runs its
+    waves so, and traces again only the rules that did not pass, which on a normal unit is none.
+    """
+
+    def __init__(self, answers: Mapping[Subquery, Answer], min_confidence: float = 0.0, *, tracing: bool = True):
         self.answers = answers
         self.min_confidence = min_confidence
-        self._memo: dict[int, tuple[Any, Trace]] = {}
+        self.tracing = tracing
+        if not tracing:
+            self.eval = self._eval_untraced  # type: ignore[method-assign]
+        self._memo: dict[int, tuple[Any, Trace | None]] = {}
         self._free: dict[int, frozenset[str]] = {}
-        self._stack: list[Trace] = [Trace()]
+        #: one trace per node being evaluated; None until the node records something (most never do)
+        self._stack: list[Trace | None] = [Trace()]
+        #: id(list of instances) -> (the list, kept alive so the id stays its own; the box centres)
+        self._centre_memo: dict[int, tuple[list[Instance], list[tuple[float, float]]]] = {}
         #: (id(instance), attribute) -> why a detection's attribute value is unusable
         self._bad_attrs: dict[tuple[int, str], Undecided] = {}
 
@@ -73,7 +92,7 @@ class Evaluator:
         """Evaluate a rule root; return its value and a fresh trace of what it used."""
         self._stack = [Trace()]
         value = self.eval(node, {})
-        return value, self._stack[0]
+        return value, self._stack[0]  # type: ignore[return-value]
 
     # ---------------------------------------------------------------- machinery
     def free_vars(self, n: g.Node) -> frozenset[str]:
@@ -97,26 +116,53 @@ class Evaluator:
         return fv
 
     def eval(self, n: g.Node, env: dict[str, Any]) -> Any:
-        memoisable = not self.free_vars(n)
+        if type(n) is g.Const:  # the commonest leaf: no trace, no memo
+            return n.value
+        fv = n.__dict__.get("_fv")
+        memoisable = not (fv if fv is not None else self.free_vars(n))
+        stack = self._stack
         if memoisable:
             hit = self._memo.get(id(n))
             if hit is not None:
-                self._stack[-1].extend(hit[1])
+                if hit[1] is not None:
+                    self._frame().extend(hit[1])
                 return hit[0]
-        frame = Trace()
-        self._stack.append(frame)
+        stack.append(None)
         try:
             value = _DISPATCH[type(n)](self, n, env)
         finally:
-            self._stack.pop()
+            frame = stack.pop()
         if memoisable and not isinstance(value, Pending):
             self._memo[id(n)] = (value, frame)
-        self._stack[-1].extend(frame)
+        if frame is not None:
+            self._frame().extend(frame)
         return value
+
+    def _eval_untraced(self, n: g.Node, env: dict[str, Any]) -> Any:
+        """:meth:`eval` without evidence."""
+        if type(n) is g.Const:
+            return n.value
+        fv = n.__dict__.get("_fv")
+        memoisable = not (fv if fv is not None else self.free_vars(n))
+        if memoisable:
+            hit = self._memo.get(id(n))
+            if hit is not None:
+                return hit[0]
+        value = _DISPATCH[type(n)](self, n, env)
+        if memoisable and not isinstance(value, Pending):
+            self._memo[id(n)] = (value, None)
+        return value
+
+    def _frame(self) -> Trace:
+        """The trace of the node being evaluated, made on first use."""
+        frame = self._stack[-1]
+        if frame is None:
+            frame = self._stack[-1] = Trace()
+        return frame
 
     def check_failed(self, n: g.Node, result: Any, operands: list[tuple[g.Node, Any]], env: dict) -> None:
         """Record a comparison that came out false or undecided: the evidence of why a rule broke."""
-        if result is True or isinstance(result, Pending):
+        if result is True or isinstance(result, Pending) or not self.tracing:
             return
         entry: dict[str, Any] = {
             "expr": n.text or g.describe_node(n),
@@ -128,7 +174,7 @@ class Evaluator:
             entry["reason"] = result.reason
         if env:
             entry["binding"] = {k: _jsonable(v) for k, v in env.items()}
-        self._stack[-1].checks.append(entry)
+        self._frame().checks.append(entry)
 
     # ---------------------------------------------------------------- leaves
     def ask(self, n: g.Ask, env) -> Any:
@@ -136,7 +182,8 @@ class Evaluator:
         ans = self.answers.get(q)
         if ans is None:
             return Pending(frozenset((q,)))
-        self._stack[-1].asks.append(q)
+        if self.tracing:
+            self._frame().asks[q] = None
         if ans.value is None:
             return Undecided(ans.error or "the backend gave no answer")
         if ans.confidence is not None and ans.confidence < self.min_confidence:
@@ -161,8 +208,8 @@ class Evaluator:
 
     def named(self, n: g.Named, env) -> Any:
         v = self.eval(n.value, env)
-        if not isinstance(v, Pending):
-            self._stack[-1].lets.append((n.name, _jsonable(v)))
+        if self.tracing and not isinstance(v, Pending):
+            self._frame().lets[n.name] = _jsonable(v)
         return v
 
     # ---------------------------------------------------------------- arithmetic
@@ -294,7 +341,9 @@ class Evaluator:
             region = self.eval(n.region, env)
             if not is_value(region):
                 return region
-            items = [i for i in items if _centre_in(i, region)]
+            boxes = _boxes(region)
+            centres = self._centres(items)
+            items = [i for i, c in zip(items, centres) if _point_in(c, boxes)]
         if n.where is None:
             return items
         kept, undecided = [], None
@@ -309,6 +358,13 @@ class Evaluator:
         if undecided is not None:
             return Undecided(f"cannot tell which instances match `{n.text}`: {undecided.reason}")
         return kept
+
+    def _centres(self, items: list[Instance]) -> list[tuple[float, float]]:
+        """Box centres of a list of instances, computed once per list (fifteen grid cells filter one list)."""
+        hit = self._centre_memo.get(id(items))
+        if hit is None or hit[0] is not items:
+            hit = self._centre_memo[id(items)] = (items, [i.center for i in items])
+        return hit[1]
 
     def count_of(self, n: g.CountOf, env) -> Any:
         items = self.eval(n.items, env)
@@ -453,9 +509,12 @@ def _boxes(x: Any) -> list:
     return list(x)
 
 
-def _centre_in(inst: Instance, region: Any) -> bool:
-    cx, cy = inst.center
-    return any(b[0] <= cx <= b[2] and b[1] <= cy <= b[3] for b in _boxes(region))
+def _point_in(point: tuple[float, float], boxes: list) -> bool:
+    cx, cy = point
+    for b in boxes:
+        if b[0] <= cx <= b[2] and b[1] <= cy <= b[3]:
+            return True
+    return False
 
 
 def relation(name: str, a: Instance, b: Any, tolerance: float | None) -> Any:
@@ -496,9 +555,13 @@ def _compare(op: str, a: Any, b: Any) -> Any:
         return _equal(a, b)
     if op == "!=":
         return not _equal(a, b)
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b)):
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) \
+            or not isinstance(b, (int, float)):
         return Undecided(f"cannot order {a!r} and {b!r}")
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return _ORDER[op](a, b)
+
+
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def _validate(q: Subquery, value: Any) -> Any:

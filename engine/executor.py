@@ -93,7 +93,7 @@ class Executor:
             image.size()  # fail early, with the image's own reason, on unreadable files
         image_hash = image.content_hash()
         answers: dict[Subquery, Answer] = {}
-        evaluator = Evaluator(answers, self.min_confidence)
+        evaluator = Evaluator(answers, self.min_confidence, tracing=False)  # evidence only where needed, below
         outcomes: dict[str, tuple[str, Any, Trace | None, list[str]]] = {}
         asked = waves = 0
         backend_s = 0.0
@@ -110,12 +110,12 @@ class Executor:
                 if blocked:
                     outcomes[name] = ("skipped", None, None, blocked)
                     continue
-                value, trace = evaluator.evaluate(self.plan.roots[name])
+                value, _ = evaluator.evaluate(self.plan.roots[name])
                 if isinstance(value, Pending):
                     needs.update(dict.fromkeys(sorted(value.needs, key=_stable_key)))
                     continue
                 status = "pass" if value is True else "fail" if value is False else "undecided"
-                outcomes[name] = (status, value, trace, [])
+                outcomes[name] = (status, value, None, [])
             if not needs:
                 break
             batch = []
@@ -137,6 +137,11 @@ class Executor:
                         self.cache.put(image_hash, q, a)
         else:  # pragma: no cover - MAX_WAVES is far above any real chain of requirements
             pass
+        tracer = None  # the evidence of the rules that did not pass: evaluated again, with traces
+        for name, (status, value, _, blocked) in outcomes.items():
+            if status in ("fail", "undecided"):
+                tracer = tracer or Evaluator(answers, self.min_confidence)
+                outcomes[name] = (status, value, tracer.evaluate(self.plan.roots[name])[1], blocked)
         for name in self.plan.order:  # anything still open after the last wave
             outcomes.setdefault(name, ("undecided", Undecided("gave up after too many waves"), None, []))
         eval_s = time.perf_counter() - t_eval - backend_s
@@ -193,7 +198,7 @@ def _evidence(trace: Trace | None, answers: dict[Subquery, Answer], value: Any) 
     ev = Evidence()
     if trace is None:
         return ev
-    for q in dict.fromkeys(trace.asks):
+    for q in trace.asks:
         a = answers.get(q)
         ev.subqueries.append(SubqueryEvidence(kind=q.kind, question=q.question(), subquery=subquery_to_dict(q),
                                               answer=a.to_dict() if a is not None else None))
