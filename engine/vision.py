@@ -250,6 +250,7 @@ class _Seg:
     instances: list[Instance] = field(default_factory=list)
     masks: list[tuple[tuple[int, int, int, int], np.ndarray]] = field(default_factory=list)  # (x,y,w,h), bool crop
     near_miss: float = 1.0  # confidence cap from rejected components close to a bound
+    margins: list[float] = field(default_factory=list)  # per instance: its smallest relative margin to a bound
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -426,8 +427,37 @@ class VisionBackend:
         segs: dict[str, _Seg] = {}
         for name in self._order:
             segs[name] = self._segment_object(frame, name, self.profile.objects[name], segs)
+        self._resolve_rivals(segs)
         # attributes that look at other objects (slots) run once everything is segmented
         return Detections(width=frame.W, height=frame.H, objects={n: segs[n] for n in self.profile.objects})
+
+    def _resolve_rivals(self, segs: dict[str, _Seg]) -> None:
+        """A blob accepted by rival objects stays only with the one it fits with the larger margin
+        (ties go to the object named first in the profile)."""
+        names = list(self.profile.objects)
+        for name in names:
+            rivals = self.profile.objects[name].rivals
+            seg = segs[name]
+            if not rivals or not seg.instances:
+                continue
+            drop = set()
+            for k, inst in enumerate(seg.instances):
+                for r in rivals:
+                    other = segs[r]
+                    for j, o in enumerate(other.instances):
+                        if _iou(inst.box, o.box) < 0.5:
+                            continue
+                        mine, theirs = seg.margins[k], other.margins[j]
+                        if theirs > mine or (theirs == mine and names.index(r) < names.index(name)):
+                            drop.add(k)
+            if drop:
+                keep = [k for k in range(len(seg.instances)) if k not in drop]
+                seg.instances = [seg.instances[k] for k in keep]
+                seg.masks = [seg.masks[k] for k in keep]
+                seg.margins = [seg.margins[k] for k in keep]
+                seg.mask[:] = 0
+                for (bx, by, bw, bh), m in seg.masks:
+                    seg.mask[by:by + bh, bx:bx + bw][m] = 255
 
     def _segment_object(self, frame: _Frame, name: str, rec: ObjectRecipe, segs: dict[str, _Seg]) -> _Seg:
         scale = min(rec.long_side or self.profile.station.long_side, max(frame.W, frame.H))
@@ -672,6 +702,7 @@ class VisionBackend:
             bx, by, bw, bh = c["bbox"]
             seg.mask[by:by + bh, bx:bx + bw][c["mask"]] = 255
             seg.masks.append((c["bbox"], c["mask"]))
+            seg.margins.append(float(c["worst"]))
             rw, rh, angle = c["rbox"]
             seg.instances.append(Instance(
                 box=_frac_box(c["bbox"], w, h), score=round(float(c["score"]), 4), area=float(c["px"] / img_area),
@@ -717,6 +748,14 @@ class VisionBackend:
 def _py(v: Any) -> Any:
     """numpy scalars to plain Python values (the evaluator expects bool/int/float/str)."""
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
 
 
 def _frac_box(bbox: tuple[int, int, int, int], w: int, h: int) -> tuple[float, float, float, float]:

@@ -263,6 +263,9 @@ class ObjectRecipe(_Model):
     #: the component's median colour must lie in one of these ranges (tells apart blobs found by one mask)
     median_colour: list[ColourRange] = Field(default_factory=list)
     max_instances: int | None = Field(default=None, ge=1)
+    #: objects found by the same mask that compete for its blobs (a tangerine and a nectarine): a blob
+    #: that more than one of them accepts goes to the one whose bounds it sits deepest inside
+    rivals: list[str] = Field(default_factory=list)
     attributes: dict[str, AttributeRecipe] = Field(default_factory=dict)
 
     _boxes = field_validator("search", "within_box")(classmethod(lambda cls, v: _check_box(v)))
@@ -298,6 +301,7 @@ class VisionProfile(_Model):
         names = set(self.objects)
         for name, rec in self.objects.items():
             refs = ([("within", rec.within)] if rec.within else []) + [("subtract", s) for s in rec.subtract]
+            refs += [("rivals", r) for r in rec.rivals]
             refs += [(f"attributes.{a}.other", r.other) for a, r in rec.attributes.items() if isinstance(r, Slot)]
             for key, ref in refs:
                 if ref not in names:

@@ -191,3 +191,41 @@ def test_calibrate_cli(tmp_path):
     assert "calibrated by" in out.read_text()
     assert main(["calibrate", str(EXAMPLES / "screw_bag" / "screw_bag.vision.toml"), str(tmp_path / "nothing"),
                  "--out", str(out)]) == 2
+
+
+def _two_discs_profile(rivals: bool):
+    from logicdsl.engine.vision_profile import VisionProfile
+
+    disc = {"colour": [{"space": "hsv", "low": [0, 100, 100], "high": [30, 255, 255]}]}
+    small = {**disc, "length": [0.05, 0.22]}
+    large = {**disc, "length": [0.18, 0.5]}
+    if rivals:
+        small["rivals"], large["rivals"] = ["large"], ["small"]
+    return VisionProfile.model_validate({"station": {"long_side": 200}, "objects": {"small": small, "large": large}})
+
+
+@pytest.mark.parametrize("diameter, expected", [(30, ("small",)), (80, ("large",)), (36, ("small",)), (42, ("large",))])
+def test_rival_objects_share_out_the_blobs_both_accept(diameter, expected):
+    """Lengths 0.18..0.22 of the long side are in both windows: rivals give such a blob to one object only
+    (the one it sits deeper inside); without rivals both would count it."""
+    import cv2
+    import numpy as np
+
+    from logicdsl.engine.vision import VisionBackend
+
+    img = np.full((200, 200, 3), 20, np.uint8)
+    cv2.circle(img, (100, 100), diameter // 2, (255, 120, 0), -1)
+    found = {n for n, _ in VisionBackend(_two_discs_profile(True)).detect_all(img).as_list()}
+    assert tuple(sorted(found)) == expected
+    if diameter in (36, 42):
+        both = {n for n, _ in VisionBackend(_two_discs_profile(False)).detect_all(img).as_list()}
+        assert both == {"small", "large"}
+
+
+def test_rivals_must_name_objects_of_the_profile():
+    from pydantic import ValidationError
+
+    from logicdsl.engine.vision_profile import VisionProfile
+
+    with pytest.raises(ValidationError, match="unknown object `ghost`"):
+        VisionProfile.model_validate({"objects": {"a": {"brightness": [0, 100], "rivals": ["ghost"]}}})
