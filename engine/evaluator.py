@@ -251,9 +251,16 @@ class Evaluator:
         return abs(v) if is_value(v) else v
 
     def compare(self, n: g.Compare, env) -> Any:
-        (a, b), blocker = self._operands((n.left, n.right), env)
-        result = blocker if blocker is not None else _compare(n.op, a, b)
-        self.check_failed(n, result, [(n.left, a), (n.right, b)], env)
+        # the commonest node of all (`count(pin in c) >= 1` for every grid cell): no operand list
+        a = self.eval(n.left, env)
+        right = n.right
+        b = right.value if type(right) is g.Const else self.eval(right, env)
+        if type(a) in _BLOCKERS or type(b) in _BLOCKERS:
+            result = _blocker(a, b)
+        else:
+            result = _compare(n.op, a, b)
+        if self.tracing and result is not True:
+            self.check_failed(n, result, [(n.left, a), (n.right, b)], env)
         return result
 
     def in_range(self, n: g.InRange, env) -> Any:
@@ -548,6 +555,19 @@ def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
     return a == b
+
+
+_BLOCKERS = (Pending, Undecided)
+
+
+def _blocker(a: Any, b: Any) -> Any:
+    """What stops a two-operand operation, as :meth:`Evaluator._operands` decides it: the union of the
+    pending subqueries, else the first undecided operand."""
+    if isinstance(a, Pending):
+        return a | b if isinstance(b, Pending) else a
+    if isinstance(b, Pending):
+        return b
+    return a if isinstance(a, Undecided) else b
 
 
 def _compare(op: str, a: Any, b: Any) -> Any:

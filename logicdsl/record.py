@@ -106,15 +106,16 @@ def _no_fields(self) -> tuple:
     return ()
 
 
-_INIT_CODE: dict[tuple[tuple[str, str], ...], Any] = {}
+_INIT_CODE: dict[tuple[tuple[tuple[str, str], ...], bool], Any] = {}
 
 
-def _init_code(signature: tuple[tuple[str, str], ...]):
+def _init_code(signature: tuple[tuple[str, str], ...], via_dict: bool):
     """Compile (once per signature) a module whose ``__init__`` sets each field; defaults are
-    looked up by name in the globals each class executes it with."""
-    code = _INIT_CODE.get(signature)
+    looked up by name in the globals each class executes it with. ``via_dict`` writes the
+    instance ``__dict__`` directly (a frozen class's ``__setattr__`` refuses; it is also faster)."""
+    code = _INIT_CODE.get((signature, via_dict))
     if code is None:
-        params, body = ["self"], []
+        params, body = ["self"], ["    d = self.__dict__"] if via_dict else []
         for name, kind in signature:
             if kind == "required":
                 params.append(name)
@@ -123,10 +124,10 @@ def _init_code(signature: tuple[tuple[str, str], ...]):
             else:  # a default factory
                 params.append(f"{name}=_MISSING")
                 body.append(f"    if {name} is _MISSING: {name} = _f_{name}()")
-            body.append(f"    _set(self, {name!r}, {name})")
+            body.append(f"    d[{name!r}] = {name}" if via_dict else f"    _set(self, {name!r}, {name})")
         src = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
         code = compile(src, "<record __init__>", "exec")
-        _INIT_CODE[signature] = code
+        _INIT_CODE[(signature, via_dict)] = code
     return code
 
 
@@ -170,7 +171,9 @@ def _make(cls: type[T], frozen: bool, eq: bool) -> type[T]:
             signature.append((f.name, "required"))
             continue
         seen_default = True
-    exec(_init_code(tuple(signature)), namespace)
+    # instances have a __dict__ unless a class on the way declares non-empty __slots__
+    via_dict = not any(getattr(c, "__slots__", None) for c in cls.__mro__[:-1])
+    exec(_init_code(tuple(signature), via_dict), namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init  # type: ignore[misc]
