@@ -229,3 +229,16 @@ def test_rivals_must_name_objects_of_the_profile():
 
     with pytest.raises(ValidationError, match="unknown object `ghost`"):
         VisionProfile.model_validate({"objects": {"a": {"brightness": [0, 100], "rivals": ["ghost"]}}})
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_example_images_are_classified_right(product, backends):
+    """The README's main job: the shipped example images (smaller than the station's frames) are
+    checked with the vision backend and every verdict names the labelled rule."""
+    import logicdsl
+    from logicdsl.datasets import load_dataset
+
+    engine = logicdsl.Engine(logicdsl.load(EXAMPLES / product / f"{product}.logic"), backends[product])
+    for item in load_dataset(EXAMPLES / product / "images").items:
+        v = engine.check(item.image)
+        assert v.label == item.label, (item.image.name, v.label, v.violated_rules)
