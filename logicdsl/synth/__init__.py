@@ -107,7 +107,7 @@ def scale_unit(pixels: np.ndarray, scene: dict, scale: float) -> tuple[np.ndarra
 
 
 def _write_one(args: tuple) -> dict:
-    from .common import encode_jpg, encode_png
+    from .common import encode_jpg, png_chunks
 
     product, out, seed, index, defect, fmt, *rest = args
     scale = rest[0] if rest else 1.0
@@ -117,8 +117,11 @@ def _write_one(args: tuple) -> dict:
     stem = f"{index:04d}"
     image_name = f"{stem}.{fmt}"
     scene["image"] = image_name
-    data = encode_png(pixels) if fmt == "png" else encode_jpg(pixels)
-    Path(out, image_name).write_bytes(data)
+    with open(Path(out, image_name), "wb") as f:
+        if fmt == "png":
+            f.writelines(png_chunks(pixels, 0 if noise else 1))  # noise-free frames compress well: zlib level 1
+        else:
+            f.write(encode_jpg(pixels))
     Path(out, f"{stem}.json").write_text(json.dumps(scene, separators=(",", ":")), encoding="utf-8")
     label, violations = labels_for(product, defect)
     return {"image": image_name, "scene": f"{stem}.json", "label": label, "violations": violations,
@@ -165,13 +168,53 @@ def generate(product: str, out: str | os.PathLike, n: int, seed: int = 0, anomal
     return Summary(out, product, n, seconds, by_label)
 
 
+def _worker_init(fresh: bool) -> None:
+    """A worker process. ``fresh``: not forked from this one (another start method), so it sets its own OpenCV
+    thread count. And glibc's malloc is told to keep freed memory: every image allocates several full frames of
+    3-6 MB, which by default are mapped fresh from the kernel and faulted in page by page (10-20 ms of system
+    time an image)."""
+    if fresh:
+        import cv2
+
+        cv2.setNumThreads(1)
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: frames come from the heap
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD: and the heap is not handed back between images
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _run(tasks: list[tuple], jobs: int) -> Iterable[dict]:
     if jobs <= 1 or len(tasks) < 4:
         for t in tasks:
             yield _write_one(t)
         return
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    chunk = max(1, min(16, len(tasks) // (jobs * 4)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(_write_one, tasks, chunksize=chunk)
+    import cv2
+
+    from .common import noise_tile
+
+    if any(t[7] for t in tasks):
+        noise_tile()  # made once here; forked workers inherit it
+    chunk = max(1, min(4, len(tasks) // (jobs * 8)))
+    # The workers get one OpenCV thread each (the work is spread over processes; OpenCV's own threads would only
+    # contend). Forked workers inherit it from here, set around their start: a forked child whose parent has used
+    # OpenCV's thread pool hangs in cv2.setNumThreads. (With the fork start method every worker starts at the first
+    # submit.)
+    context = multiprocessing.get_context()  # what ProcessPoolExecutor would take
+    fresh = context.get_start_method() != "fork"
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_worker_init,
+                                   initargs=(fresh,))
+        results = pool.map(_write_one, tasks, chunksize=chunk)  # submits every task: the workers start now
+    finally:
+        cv2.setNumThreads(threads)
+    with pool:
+        yield from results

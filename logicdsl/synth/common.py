@@ -118,6 +118,19 @@ def rasterise(parts: Sequence[Part], size: tuple[int, int]) -> Drawn | None:
     return Drawn(np.array(arr), x0, y0)
 
 
+_GRIDS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(sh: int, sw: int) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised coordinates -1 .. 1 of a low-resolution shading patch: a row (1 x sw) and a column (sh x 1)."""
+    g = _GRIDS.get((sh, sw))
+    if g is None:
+        g = (np.linspace(-1, 1, sw, dtype=np.float32)[None, :], np.linspace(-1, 1, sh, dtype=np.float32)[:, None])
+        if len(_GRIDS) < 4096:
+            _GRIDS[(sh, sw)] = g
+    return g
+
+
 class Canvas:
     """An RGB frame being painted, plus the scene objects recorded on it."""
 
@@ -154,29 +167,40 @@ class Canvas:
         if drawn is None:
             return None
         h, w = drawn.mask.shape
-        base = np.array(colour, np.float32)
+        where = (drawn.x0, drawn.y0, drawn.x0 + w, drawn.y0 + h)
+        if opacity >= 1:  # a two-level mask: PIL copies pixels instead of blending them
+            mask = Image.frombytes("1", (w, h), drawn.mask, "raw", "1;8")
+        else:
+            mask = Image.fromarray(np.bitwise_and(drawn.mask, int(255 * opacity)), "L")
+        if shade == "flat" and not texture:  # one colour: no shading patch at all
+            self.image.paste(tuple(int(c) for c in colour), where, mask)
+            return drawn
         sh, sw = max(2, h // grain), max(2, w // grain)
-        yy = np.linspace(-1, 1, sh, dtype=np.float32)[:, None]
-        xx = np.linspace(-1, 1, sw, dtype=np.float32)[None, :]
+        xx, yy = _grid(sh, sw)
         lx, ly = self.light
         if shade == "flat":
             light = np.ones((sh, sw), np.float32)
         elif shade == "radial":
             dx = xx - 0.45 * lx
             dy = yy - 0.45 * ly
-            light = 1.0 + highlight * np.exp(-(dx * dx + dy * dy) * 6.0) - strength * np.clip(xx * xx + yy * yy - 0.3, 0, 1)
+            r2 = xx * xx + yy * yy
+            light = 1.0 + highlight * np.exp(-(dx * dx + dy * dy) * 6.0) - strength * np.clip(r2 - 0.3, 0, 1)
         elif shade == "horizontal":  # a vertical cylinder: darker left and right edges
-            light = (1.0 + highlight * np.exp(-((xx - 0.35 * lx) ** 2) * 8.0) - strength * xx * xx) + 0 * yy
+            light = np.broadcast_to(1.0 + highlight * np.exp(-((xx - 0.35 * lx) ** 2) * 8.0) - strength * xx * xx,
+                                    (sh, sw))
         elif shade == "vertical":
-            light = (1.0 + highlight * np.exp(-((yy - 0.35 * ly) ** 2) * 8.0) - strength * yy * yy) + 0 * xx
+            light = np.broadcast_to(1.0 + highlight * np.exp(-((yy - 0.35 * ly) ** 2) * 8.0) - strength * yy * yy,
+                                    (sh, sw))
         else:
             raise ValueError(shade)
         if texture:
             light = light * self.rng.normal(1.0, texture, (sh, sw)).astype(np.float32)
-        small = np.clip(light[..., None] * base, 0, 255).astype(np.uint8)
+        # the shading patch as RGBA (the alpha byte is unused): PIL takes 4-byte pixels without repacking them
+        small = np.empty((sh, sw, 4), np.float32)
+        np.multiply(light[..., None], (*colour, 255.0), out=small)
+        small = np.clip(small, 0, 255, out=small).astype(np.uint8)
         patch = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        mask = drawn.mask if opacity >= 1 else (drawn.mask.astype(np.float32) * opacity).astype(np.uint8)
-        self.image.paste(Image.fromarray(patch, "RGB"), (drawn.x0, drawn.y0), Image.fromarray(mask, "L"))
+        self.image.paste(Image.frombuffer("RGBA", (w, h), patch, "raw", "RGBA", 0, 1), where, mask)
         return drawn
 
     def outline(self, parts: Sequence[Part], colour: Colour, width: int = 2) -> None:
@@ -201,58 +225,74 @@ class Canvas:
             arr = cv2.GaussianBlur(arr, (3, 3), 0.8)
         gain = float(self.rng.uniform(0.9, 1.1))
         bias = float(self.rng.uniform(-6, 6))
-        arr = cv2.convertScaleAbs(arr, alpha=gain, beta=bias)
-        if noise > 0:
-            arr = add_sensor_noise(arr, self.rng)
-        return arr
+        if noise > 0:  # exposure and noise in one pass
+            return add_sensor_noise(arr, self.rng, noise, gain=gain, bias=bias)
+        return cv2.convertScaleAbs(arr, alpha=gain, beta=bias)
 
 
 # -- sensor noise: one fixed tile per process, sampled at a random offset -------------------------
-_NOISE: tuple[np.ndarray, np.ndarray] | None = None
+_NOISE: np.ndarray | None = None
 _NOISE_SIZE = 2048
+_NOISE_SIGMA = 2.2
+_NOISE_ZERO = 128  # the tile holds noise + 128 as uint8, so that one saturating pass adds it
 
 
-def _noise_tile() -> tuple[np.ndarray, np.ndarray]:
+def noise_tile() -> np.ndarray:
+    """The sensor-noise tile: 2048 x 2048 x 3 uint8, Gaussian noise of sigma 2.2 around 128, the same in every
+    process (OpenCV's generator, seeded; about 0.1 s). ``generate`` makes it before starting worker processes,
+    which inherit it."""
     global _NOISE
     if _NOISE is None:
-        g = np.random.default_rng(20240611)
-        n = np.rint(g.normal(0.0, 2.2, (_NOISE_SIZE, _NOISE_SIZE, 3))).astype(np.int16)
-        _NOISE = (np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8))
+        tile = np.empty((_NOISE_SIZE, _NOISE_SIZE, 3), np.uint8)
+        cv2.setRNGSeed(20240611)
+        cv2.randn(tile, (_NOISE_ZERO,) * 3, (_NOISE_SIGMA,) * 3)
+        _NOISE = tile
     return _NOISE
 
 
-def add_sensor_noise(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    pos, neg = _noise_tile()
+def add_sensor_noise(arr: np.ndarray, rng: np.random.Generator, amount: float = 1.0, *, gain: float = 1.0,
+                     bias: float = 0.0) -> np.ndarray:
+    """``gain * arr + bias + amount * noise``, saturated to uint8, in one pass; the noise is the tile at a random
+    offset."""
+    tile = noise_tile()
     h, w = arr.shape[:2]
     oy = int(rng.integers(0, _NOISE_SIZE - h + 1))
     ox = int(rng.integers(0, _NOISE_SIZE - w + 1))
-    out = cv2.add(arr, pos[oy:oy + h, ox:ox + w])
-    return cv2.subtract(out, neg[oy:oy + h, ox:ox + w])
+    return cv2.addWeighted(arr, gain, tile[oy:oy + h, ox:ox + w], amount, bias - _NOISE_ZERO * amount,
+                           dtype=cv2.CV_8U)
 
 
 # -- encoding ----------------------------------------------------------------------------------
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def _deflate(data: bytes) -> bytes:
-    c = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
-    return c.compress(data) + c.flush()
-
-
-def encode_png(arr: np.ndarray) -> bytes:
-    """A fast, valid 8-bit RGB PNG: the 'up' filter on every row, Huffman-only deflate (sensor noise defeats
-    LZ matching anyway, so this is both faster and smaller than PIL's encoder at compress_level=1)."""
+def png_chunks(arr: np.ndarray, level: int = 0) -> list[bytes]:
+    """An 8-bit RGB PNG of ``arr`` as a list of byte strings to be written one after another (see ``encode_png``)."""
     h, w = arr.shape[:2]
-    rows = arr.reshape(h, w * 3)
     raw = np.empty((h, w * 3 + 1), np.uint8)
-    raw[:, 0] = 2  # filter type Up
-    raw[0, 0] = 0
-    raw[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])
+    rows = arr.reshape(h, w * 3)
+    if level <= 0:
+        raw[:, 0] = 0  # filter type None
+        raw[:, 1:] = rows
+    else:
+        raw[:, 0] = 2  # filter type Up
+        raw[0, 0] = 0
+        raw[0, 1:] = rows[0]
+        np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])
     header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", _deflate(raw.tobytes()))
-            + _chunk(b"IEND", b""))
+    return [b"\x89PNG\r\n\x1a\n", *_chunk(b"IHDR", header), *_chunk(b"IDAT", zlib.compress(raw, max(0, level))),
+            *_chunk(b"IEND", b"")]
+
+
+def _chunk(kind: bytes, data: bytes) -> tuple[bytes, bytes, bytes, bytes]:
+    crc = zlib.crc32(data, zlib.crc32(kind)) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)), kind, data, struct.pack(">I", crc)
+
+
+def encode_png(arr: np.ndarray, level: int = 0) -> bytes:
+    """An 8-bit RGB PNG. ``level`` 0, for frames with sensor noise: unfiltered rows in stored deflate blocks, about
+    3 bytes a pixel. Noise leaves deflate nothing to match, and its Huffman coding alone (half the size) costs ten
+    times what the rest of the image does; OpenCV's and Pillow's encoders at level 0 are slower than this (they
+    also filter and repack rows). ``level`` 1..9, for noise-free frames, which compress well and fast: the 'up'
+    filter on every row and zlib at that level."""
+    return b"".join(png_chunks(arr, level))
 
 
 def encode_jpg(arr: np.ndarray, quality: int = 92) -> bytes:
@@ -296,7 +336,7 @@ def blob(rng: np.random.Generator, cx: float, cy: float, rx: float, ry: float, b
 
 
 def jitter(rng: np.random.Generator, c: Colour, amount: float = 10) -> Colour:
-    return tuple(int(np.clip(v + rng.normal(0, amount), 0, 255)) for v in c)  # type: ignore[return-value]
+    return tuple(int(min(255.0, max(0.0, v + rng.normal(0, amount)))) for v in c)  # type: ignore[return-value]
 
 
 _FONTS: dict[int, Any] = {}
