@@ -153,6 +153,7 @@ class Canvas:
         self.image = Image.fromarray(bg, "RGB")
         self.draw = ImageDraw.Draw(self.image)
         self.objects: list[dict[str, Any]] = []
+        self._patches: dict[tuple, Image.Image] = {}  # shading patches without texture, by what makes them
         # where the key light comes from (upper left by default, jittered): used for highlights
         a = rng.uniform(-2.6, -2.0)
         self.light = (math.cos(a), math.sin(a))
@@ -175,6 +176,19 @@ class Canvas:
         if shade == "flat" and not texture:  # one colour: no shading patch at all
             self.image.paste(tuple(int(c) for c in colour), where, mask)
             return drawn
+        key = None if texture else (shade, h, w, tuple(colour), strength, highlight, grain)
+        patch_image = self._patches.get(key) if key else None
+        if patch_image is None:
+            patch_image = self._shading(h, w, colour, shade, strength, highlight, texture, grain)
+            if key:
+                self._patches[key] = patch_image
+        self.image.paste(patch_image, where, mask)
+        return drawn
+
+    def _shading(self, h: int, w: int, colour: Colour, shade: str, strength: float, highlight: float,
+                 texture: float, grain: int) -> Image.Image:
+        """The shading patch of a shape's box, as an RGBA image (its alpha byte is unused: PIL takes 4-byte pixels
+        onto an RGB canvas without repacking them)."""
         sh, sw = max(2, h // grain), max(2, w // grain)
         xx, yy = _grid(sh, sw)
         lx, ly = self.light
@@ -195,13 +209,11 @@ class Canvas:
             raise ValueError(shade)
         if texture:
             light = light * self.rng.normal(1.0, texture, (sh, sw)).astype(np.float32)
-        # the shading patch as RGBA (the alpha byte is unused): PIL takes 4-byte pixels without repacking them
         small = np.empty((sh, sw, 4), np.float32)
         np.multiply(light[..., None], (*colour, 255.0), out=small)
         small = np.clip(small, 0, 255, out=small).astype(np.uint8)
         patch = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-        self.image.paste(Image.frombuffer("RGBA", (w, h), patch, "raw", "RGBA", 0, 1), where, mask)
-        return drawn
+        return Image.frombuffer("RGBA", (w, h), patch, "raw", "RGBA", 0, 1)
 
     def outline(self, parts: Sequence[Part], colour: Colour, width: int = 2) -> None:
         for part in parts:
