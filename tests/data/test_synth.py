@@ -132,3 +132,43 @@ def test_generate_rejects_bad_input(tmp_path, bad):
     fmt = args.pop("fmt", "png")
     with pytest.raises(SynthError):
         generate(**args, fmt=fmt)
+
+
+def test_png_without_noise_is_compressed_and_exact(tmp_path):
+    from PIL import Image
+
+    generate("pushpins", tmp_path, 1, seed=0, noise=False)
+    px, _ = render_unit("pushpins", 0, 0, plan("pushpins", 1, 0, 0.5)[0], noise=False)
+    with Image.open(tmp_path / "0000.png") as im:
+        assert np.array_equal(np.asarray(im.convert("RGB")), px)
+    assert (tmp_path / "0000.png").stat().st_size < px.nbytes / 4
+
+
+@pytest.mark.parametrize("product", PRODUCTS)
+def test_sensor_noise_is_there(product):
+    """Noise on and off differ by Gaussian-like sensor noise of sigma about 2.2 (the exposure is the same)."""
+    a, _ = render_unit(product, 3, 1, None)
+    b, _ = render_unit(product, 3, 1, None, noise=False)
+    d = a.astype(np.int16) - b
+    inner = d[d.shape[0] // 4: -d.shape[0] // 4, d.shape[1] // 4: -d.shape[1] // 4]
+    assert 1.6 < inner.std() < 3.0
+    assert abs(inner.mean()) < 0.5
+
+
+def test_workers_after_opencv_threads_in_the_parent(tmp_path):
+    """Forked workers start cleanly after the parent used OpenCV's thread pool (cv2.setNumThreads in such a
+    child hangs), and write the same bytes as one process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from logicdsl.synth import generate, render_unit\n"
+        "render_unit('screw_bag', 0, 0, None)\n"
+        "generate('screw_bag', sys.argv[1], 6, seed=4, jobs=2)\n"
+        "generate('screw_bag', sys.argv[2], 6, seed=4, jobs=1)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "a"), str(tmp_path / "b")], check=True, timeout=300)
+    for i in range(6):
+        for ext in ("png", "json"):
+            name = f"{i:04d}.{ext}"
+            assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
