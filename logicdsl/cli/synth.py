@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--anomaly-rate", type=float, default=0.5, metavar="R",
                    help="share of anomalous units, cycling through every defect type (default 0.5)")
     p.add_argument("--format", dest="image_format", choices=("png", "jpg"), default="png",
-                   help="image format (default png; jpg is several times faster and smaller)")
+                   help="image format (default png: lossless, noisy frames stored uncompressed, 4-6 MB; jpg: 0.15-0.3 MB, a little slower)")
     p.add_argument("--scale", type=float, default=1.0, metavar="S",
                    help="resize images and scenes by S (0.05 .. 1; default 1, LOCO-like resolution)")
     p.add_argument("--no-noise", action="store_true", help="no sensor noise (much smaller PNG files)")
