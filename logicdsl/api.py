@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import Diagnostic, DiagnosticError
+from .diagnostics import Diagnostic
 from .graph import QueryGraph
 from .program import Program
 from .record import record
@@ -53,7 +53,7 @@ def load(path: str | Path, *, cache: bool = True) -> Rules:
     load of the same bytes skips parsing. ``cache=False`` always compiles.
     """
     from . import rule_cache
-    from .frontend import check_source, read_rule_file
+    from .frontend import checked_program, read_rule_file
 
     path = Path(path)
     data = read_rule_file(path)
@@ -61,24 +61,16 @@ def load(path: str | Path, *, cache: bool = True) -> Rules:
         hit = rule_cache.get(path, data)
         if hit is not None:
             return hit
-    result = check_source(data, str(path))
-    if not result.ok:
-        raise DiagnosticError(result.source, result.diagnostics)
-    assert result.program is not None
-    rules = Rules(result.program, path)
+    rules = Rules(checked_program(data, str(path)), path)
     if cache:
         rule_cache.put(path, data, rules)
     return rules
 
 
 def loads(text: str, name: str = "<string>") -> Rules:
-    from .frontend import check_source
+    from .frontend import checked_program
 
-    result = check_source(text, name)
-    if not result.ok:
-        raise DiagnosticError(result.source, result.diagnostics)
-    assert result.program is not None
-    return Rules(result.program)
+    return Rules(checked_program(text, name))
 
 
 class Engine:

@@ -71,9 +71,9 @@ def check_file(path: str | Path) -> FrontendResult:
     return check_source(data, str(path))
 
 
-def load_program(path: str | Path) -> Program:
-    """Parse and check a rule file; raise :class:`DiagnosticError` when it has errors."""
-    result = check_file(path)
+def checked_program(data: bytes | str, name: str = "<input>") -> Program:
+    """Parse and check a rule file's bytes (or text); raise :class:`DiagnosticError` when it has errors."""
+    result = check_source(data, name)
     if not result.ok:
         raise DiagnosticError(result.source, result.diagnostics or [error("E001", "cannot parse", None)])
     assert result.program is not None
