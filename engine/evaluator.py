@@ -118,8 +118,7 @@ class Evaluator:
     def eval(self, n: g.Node, env: dict[str, Any]) -> Any:
         if type(n) is g.Const:  # the commonest leaf: no trace, no memo
             return n.value
-        fv = n.__dict__.get("_fv")
-        memoisable = not (fv if fv is not None else self.free_vars(n))
+        memoisable = not self.free_vars(n)
         stack = self._stack
         if memoisable:
             hit = self._memo.get(id(n))
@@ -142,8 +141,7 @@ class Evaluator:
         """:meth:`eval` without evidence."""
         if type(n) is g.Const:
             return n.value
-        fv = n.__dict__.get("_fv")
-        memoisable = not (fv if fv is not None else self.free_vars(n))
+        memoisable = not self.free_vars(n)
         if memoisable:
             hit = self._memo.get(id(n))
             if hit is not None:
@@ -215,15 +213,8 @@ class Evaluator:
     # ---------------------------------------------------------------- arithmetic
     def _operands(self, nodes: tuple[g.Node, ...], env) -> tuple[list[Any], Any]:
         """Evaluate strict operands; return (values, blocker) where blocker is Pending/Undecided or None."""
-        values, pending, undecided = [], None, None
-        for c in nodes:
-            v = self.eval(c, env)
-            values.append(v)
-            if isinstance(v, Pending):
-                pending = v if pending is None else pending | v
-            elif isinstance(v, Undecided) and undecided is None:
-                undecided = v
-        return values, pending or undecided
+        values = [self.eval(c, env) for c in nodes]
+        return values, _blocker(values)
 
     def arith(self, n: g.Arith, env) -> Any:
         (a, b), blocker = self._operands((n.left, n.right), env)
@@ -256,7 +247,7 @@ class Evaluator:
         right = n.right
         b = right.value if type(right) is g.Const else self.eval(right, env)
         if type(a) in _BLOCKERS or type(b) in _BLOCKERS:
-            result = _blocker(a, b)
+            result = _blocker((a, b))
         else:
             result = _compare(n.op, a, b)
         if self.tracing and result is not True:
@@ -560,14 +551,16 @@ def _equal(a: Any, b: Any) -> bool:
 _BLOCKERS = (Pending, Undecided)
 
 
-def _blocker(a: Any, b: Any) -> Any:
-    """What stops a two-operand operation, as :meth:`Evaluator._operands` decides it: the union of the
-    pending subqueries, else the first undecided operand."""
-    if isinstance(a, Pending):
-        return a | b if isinstance(b, Pending) else a
-    if isinstance(b, Pending):
-        return b
-    return a if isinstance(a, Undecided) else b
+def _blocker(values: Any) -> Any:
+    """What stops a strict operation on these operand values: the union of the pending subqueries,
+    else the first undecided operand, else None."""
+    pending = undecided = None
+    for v in values:
+        if isinstance(v, Pending):
+            pending = v if pending is None else pending | v
+        elif isinstance(v, Undecided) and undecided is None:
+            undecided = v
+    return pending or undecided
 
 
 def _compare(op: str, a: Any, b: Any) -> Any:
