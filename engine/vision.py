@@ -445,7 +445,7 @@ class VisionBackend:
                 for r in rivals:
                     other = segs[r]
                     for j, o in enumerate(other.instances):
-                        if _iou(inst.box, o.box) < 0.5:
+                        if box_iou(inst.box, o.box) < 0.5:
                             continue
                         mine, theirs = seg.margins[k], other.margins[j]
                         if theirs > mine or (theirs == mine and names.index(r) < names.index(name)):
@@ -750,7 +750,8 @@ def _py(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -797,9 +798,10 @@ def _colour_class(frame: _Frame, scale: int, bbox, m: np.ndarray, a: ColourClass
         covered = np.zeros_like(sel)
         for cm in masks.values():
             covered |= cm
-        denom = max(1, int(covered.sum()))
-        if covered.sum() < a.min_fraction * total:
+        n_covered = int(covered.sum())
+        if n_covered < a.min_fraction * total:
             return None, 0.0
+        denom = max(1, n_covered)
     for cls, cm in masks.items():
         frac = float(cm.sum()) / denom
         fracs[cls] = frac

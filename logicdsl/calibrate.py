@@ -234,14 +234,6 @@ def calibrate(template: VisionProfile, pairs: Sequence[tuple[Path, Scene]], *, m
 BOUND_KEYS = ("area", "aspect", "solidity", "extent", "length", "width", "box_width", "box_height")
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def fit_bounds(profile: VisionProfile, pairs: Sequence[tuple[Path, Scene]], names: Sequence[str],
                margin: float = 0.35, min_iou: float = 0.5) -> dict[str, dict[str, tuple[float, float, int, int]]]:
     """Fit each object's acceptance bounds on what the profile's own segmentation measures.
@@ -250,7 +242,7 @@ def fit_bounds(profile: VisionProfile, pairs: Sequence[tuple[Path, Scene]], name
     instance (box IoU >= ``min_iou``) give the range, widened by ``margin``; blobs that match nothing
     (other parts, clutter) pull a bound back to half-way, so the fitted bounds still keep them out.
     """
-    from logicdsl.engine.vision import VisionBackend
+    from logicdsl.engine.vision import VisionBackend, box_iou
 
     out: dict[str, dict[str, tuple[float, float, int, int]]] = {}
     for name in names:
@@ -272,7 +264,7 @@ def fit_bounds(profile: VisionProfile, pairs: Sequence[tuple[Path, Scene]], name
                          o.box[3] / scene.height) for o in gt]
             for inst in det.instances(name):
                 props = _props(inst)
-                hit = any(_iou(inst.box, g) >= min_iou for g in gt_boxes)
+                hit = any(box_iou(inst.box, g) >= min_iou for g in gt_boxes)
                 for k in keys:
                     (pos if hit else neg)[k].append(props[k])
         if not pos[keys[0]]:
