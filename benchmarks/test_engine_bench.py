@@ -16,9 +16,7 @@ Target: overhead median <= 1 ms per image.
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,8 @@ from logicdsl.engine.executor import AnswerCache, Executor
 from logicdsl.engine.scene import SceneBackend
 from logicdsl.engine.scene_format import Scene
 from logicdsl.naive import naive_question_count
+
+from bench_timing import median_ms
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)
@@ -86,16 +86,6 @@ def machine_speed_us() -> float:
     import timeit
 
     return min(timeit.repeat("sum(range(1000))", number=200, repeat=5)) / 200 * 1e6
-
-
-def median_ms(fn, runs: int = 60) -> float:
-    fn()  # warm
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 

@@ -12,10 +12,8 @@ The real juice bottle photograph is used when ../shared/data is here, else a syn
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,20 +21,12 @@ import pytest
 from logicdsl.engine.image import ImageRef
 from logicdsl.engine.vision import VisionBackend
 
+from bench_timing import median_ms
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 REAL = ROOT.parent / "shared" / "data" / "mvtec_loco_sample" / "juice_bottle" / "test" / "good" / "000.png"
 PRODUCTS = ("juice_bottle", "breakfast_box", "pushpins", "screw_bag", "splicing_connectors")
-
-
-def _median_ms(fn, n: int = 7) -> float:
-    fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +60,8 @@ def test_vision_backend_per_image(benchmark, images, which):
     def decode():
         return ImageRef.of(path).load()
 
-    seg_ms = _median_ms(segment)
-    dec_ms = _median_ms(decode)
+    seg_ms = median_ms(segment, runs=7)
+    dec_ms = median_ms(decode, runs=7)
     det = benchmark(segment)
     assert det.objects
     h, w = pixels.shape[:2]
@@ -91,7 +81,7 @@ def test_check_end_to_end(benchmark, images):
         assert r.returncode in (0, 1), r.stderr
         return r
 
-    ms = _median_ms(run, n=3)
+    ms = median_ms(run, runs=3)
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info["check_median_ms"] = round(ms, 1)
     print(f"\nlogicdsl check (fresh process, vision backend): {ms:.0f} ms")
