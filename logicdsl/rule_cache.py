@@ -19,6 +19,7 @@ import os
 import pickle
 import stat
 import tempfile
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,7 @@ def _language_files() -> list[str]:
     return files
 
 
+@cache  # once per process: a miss asks for it twice (get, then put)
 def _fingerprint() -> bytes:
     from . import __version__
 
