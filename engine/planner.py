@@ -12,7 +12,7 @@ from typing import Iterable
 
 from logicdsl import graph as g
 from logicdsl.engine.subquery import Count, Exists, Measure, Region, Relation, Subquery, Attribute
-from logicdsl.record import record
+from logicdsl.record import record, replace
 
 
 @record(frozen=False)
@@ -123,8 +123,6 @@ class _Lowerer:
                     changes[f] = nv
         if not changes:
             return self.mk(cur)
-        from logicdsl.record import replace
-
         return self.mk(replace(cur, **changes))
 
     def _map(self, x):
