@@ -5,7 +5,7 @@ look ``within`` another and ``subtract`` others), at a reduced working resolutio
 
   candidate pixels (colour ranges, brightness, background distance, thin lines)
   -> search area (a fixed box, the parent object's mask or box) -> minus other objects
-  -> morphology -> optional watershed split -> connected components
+  -> morphology -> connected components -> optional splits (watershed, concavities, unit area)
   -> grouping (each component, all merged, or the largest) -> acceptance bounds
   -> instances (box, rotated box, mask area) and their measured attributes.
 
@@ -64,6 +64,9 @@ _NATURAL = {("aspect", 0): 1.0, ("solidity", 1): 1.0, ("extent", 1): 1.0}
 _FULL_MARGIN = 0.2
 #: a rejected component this close (relative) outside a bound lowers the answer's confidence
 _NEAR_MISS = 0.2
+#: a concavity split cuts a neck at most this many times as wide as its shallower concavity is deep
+#: (parts touching in the screw bag: 0.3-0.85; a screw's head over its shank: ~2.5)
+_NECK_RATIO = 1.5
 
 
 def _margin_score(margin: float) -> float:
@@ -598,8 +601,9 @@ class VisionBackend:
         h, w = shape
         x0, y0, x1, y1 = roi
         sub = mask[y0:y1, x0:x1]
-        if rec.split is not None and rec.split.min_distance is not None and sub.any():
-            n, labels = _watershed_split(sub, rec.split.min_distance)
+        split = rec.split
+        if split is not None and split.min_distance is not None and sub.any():
+            n, labels = _watershed_split(sub, split.min_distance)
             stats = _stats_from_labels(labels, n)
         else:
             cc = frame.memo.get(("cc", key)) if key is not None else None
@@ -608,9 +612,12 @@ class VisionBackend:
                 if key is not None:
                     frame.memo[("cc", key)] = cc
             n, labels, stats = cc
-            if rec.split is not None and rec.split.unit_area is not None:
-                labels, stats = labels.copy(), stats.copy()
-                n, labels, stats = _split_by_area(labels, stats, n, rec.split.unit_area * w * h, rec.split.max_parts)
+        if split is not None and (split.concavity is not None or split.unit_area is not None):
+            labels, stats = labels.copy(), stats.copy()  # the components may be shared with other objects
+            if split.concavity is not None:
+                n, labels, stats = _split_at_concavities(labels, stats, n, split.concavity, split.max_parts)
+            if split.unit_area is not None:
+                n, labels, stats = _split_by_area(labels, stats, n, split.unit_area * w * h, split.max_parts)
         img_area = float(w * h)
         min_px = rec.min_component * img_area
         comps = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= max(1, min_px)]
@@ -929,6 +936,125 @@ def _watershed_split(mask: np.ndarray, min_distance: float) -> tuple[int, np.nda
     markers[(markers == nxt) | (markers < 0)] = 0
     markers[mask == 0] = 0
     return nxt, markers
+
+
+def _split_at_concavities(labels: np.ndarray, stats: np.ndarray, n: int, min_depth: float, max_parts: int):
+    """Cut components where two concavities at least ``min_depth`` deep face each other across a neck
+    narrower than 1.5 times the shallower one (see ``Split.concavity``); the cut lines and the slivers
+    the cuts leave become background."""
+    min_piece = min_depth * min_depth
+    new_stats = []
+    for i in range(1, n):
+        x, y, bw, bh, area = (int(v) for v in stats[i])
+        if area < 2 * min_piece:
+            continue
+        crop = labels[y:y + bh, x:x + bw]
+        own = (crop == i).astype(np.uint8)
+        pieces = _cut_at_concavities(own, min_depth, min_piece, max_parts)
+        if len(pieces) < 2:
+            continue
+        crop[own > 0] = 0
+        for k, piece in enumerate(pieces):
+            lab = i if k == 0 else n + len(new_stats)
+            crop[piece] = lab
+            ys, xs = np.nonzero(piece)
+            row = (x + xs.min(), y + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, len(xs))
+            if k == 0:
+                stats[i] = row
+            else:
+                new_stats.append(row)
+    if not new_stats:
+        return n, labels, stats
+    return n + len(new_stats), labels, np.vstack([stats, np.array(new_stats, stats.dtype)])
+
+
+def _cut_at_concavities(m: np.ndarray, min_depth: float, min_piece: float, max_parts: int) -> list[np.ndarray]:
+    """The pieces of one component (boolean masks of its crop), cut recursively at facing concavities."""
+    cut = _concavity_cut(m, min_depth)
+    if cut is None:
+        return [m > 0]
+    cut_mask = m.copy()
+    if cut[0] == cut[1]:  # the parts meet in a pinch a pixel or two wide
+        cv2.circle(cut_mask, cut[0], 2, 0, -1)
+    else:
+        cv2.line(cut_mask, cut[0], cut[1], 0, 1, cv2.LINE_4)  # a 4-connected line separates 8-connected pieces
+    k, lab, st, _ = cv2.connectedComponentsWithStats(cut_mask, connectivity=8)
+    big = [j for j in range(1, k) if st[j, cv2.CC_STAT_AREA] >= min_piece]
+    if not 2 <= len(big) <= max_parts:
+        return [m > 0]
+    pieces: list[np.ndarray] = []
+    for idx, j in enumerate(big):
+        budget = max_parts - len(pieces) - (len(big) - idx - 1)
+        part = _without_slivers((lab == j).astype(np.uint8))
+        if part is None:
+            continue
+        pieces += _cut_at_concavities(part, min_depth, min_piece, budget) if budget >= 2 else [part > 0]
+    return pieces if len(pieces) >= 2 else [m > 0]
+
+
+def _without_slivers(part: np.ndarray) -> np.ndarray | None:
+    """A cut piece without what a straight cut left on it of its neighbour (a screw head's corner on a
+    washer): opened with a disk as wide as the piece's inscribed radius, then grown back by 2 px within
+    the piece, so its own corners come back and a sliver narrower than that disk does not."""
+    r = float(cv2.distanceTransform(part, cv2.DIST_L2, 5).max())
+    core = _largest(cv2.morphologyEx(part, cv2.MORPH_OPEN, _kernel(max(3, int(r) | 1))))
+    if core is None:
+        return None
+    return _largest(cv2.bitwise_and(part, cv2.dilate(core, _kernel(5))))
+
+
+def _largest(m: np.ndarray) -> np.ndarray | None:
+    """The largest 8-connected component of a 0/1 mask (None if it is empty)."""
+    k, lab, st, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if k <= 1:
+        return None
+    if k == 2:
+        return m
+    return (lab == 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+
+
+def _concavity_cut(m: np.ndarray, min_depth: float) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """The shortest line between two concavities at least ``min_depth`` deep that is shorter than 1.5
+    times the shallower one and runs inside the mask, extended 2 px past both ends (a single point where
+    the two concavities meet in a pinch); None if there is none."""
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    if not contours:
+        return None
+    c = max(contours, key=len)
+    if len(c) < 8:
+        return None
+    try:
+        defects = cv2.convexityDefects(c, cv2.convexHull(c, returnPoints=False))
+    except cv2.error:  # a contour whose hull indices are not monotonic (rare, thin self-touching outlines)
+        return None
+    if defects is None:
+        return None
+    defects = defects.reshape(-1, 4)
+    defects = defects[defects[:, 3] >= min_depth * 256]
+    # the deepest 16 are plenty for parts that touch; a ragged blob would make the pairing quadratic
+    defects = defects[np.argsort(-defects[:, 3], kind="stable")[:16]]
+    deep = [(c[f][0].astype(np.float64), d / 256.0) for _, _, f, d in defects]
+    best = None
+    along = np.linspace(0.1, 0.9, 9)[:, None]
+    for a in range(len(deep)):
+        for b in range(a + 1, len(deep)):
+            (p, dp), (q, dq) = deep[a], deep[b]
+            length = float(np.hypot(*(q - p)))
+            if length >= _NECK_RATIO * min(dp, dq) or (best is not None and length >= best[0]):
+                continue
+            pts = np.rint(p + along * (q - p)).astype(int)
+            if np.count_nonzero(m[pts[:, 1], pts[:, 0]]) < 8:
+                continue
+            best = (length, p, q)
+    if best is None:
+        return None
+    length, p, q = best
+    if length < 2:
+        pinch = (int(round((p[0] + q[0]) / 2)), int(round((p[1] + q[1]) / 2)))
+        return pinch, pinch
+    u = (q - p) / length
+    p0, q0 = p - 2 * u, q + 2 * u
+    return ((int(round(p0[0])), int(round(p0[1]))), (int(round(q0[0])), int(round(q0[1]))))
 
 
 def _split_by_area(labels: np.ndarray, stats: np.ndarray, n: int, unit_px: float, max_parts: int = 3):

@@ -124,17 +124,24 @@ class Split(_Model):
     ``unit_area`` (fraction of the image): a component holding about k times this area is cut into
     k instances (k-means on its pixels) — for identical parts that touch (two pins in one cell).
     ``min_distance`` (pixels at working resolution): watershed on the distance transform, seeds at
-    least that deep inside the mask — for round parts that overlap."""
+    least that deep inside the mask — for round parts that overlap.
+    ``concavity`` (pixels at working resolution): cut a blob along the line between two concavities
+    of its outline at least this deep that face each other across a neck narrower than 1.5 times the
+    shallower of the two — for convex parts that touch (a nut against a screw). Steps that belong to one part
+    (a screw's head over its shank) must be shallower than this.
+
+    They combine in the order watershed, concavity, unit area."""
 
     unit_area: float | None = Field(default=None, gt=0, le=1)
     #: blobs of more than this many unit areas are left whole (they are something else)
     max_parts: int = Field(default=3, ge=2, le=50)
     min_distance: float | None = Field(default=None, gt=0)
+    concavity: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _one(self) -> "Split":
-        if (self.unit_area is None) == (self.min_distance is None):
-            raise ValueError("give exactly one of `unit_area` and `min_distance`")
+    def _any(self) -> "Split":
+        if self.unit_area is None and self.min_distance is None and self.concavity is None:
+            raise ValueError("give at least one of `unit_area`, `min_distance` and `concavity`")
         return self
 
 

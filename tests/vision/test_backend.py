@@ -242,3 +242,100 @@ def test_example_images_are_classified_right(product, backends):
     for item in load_dataset(EXAMPLES / product / "images").items:
         v = engine.check(item.image)
         assert v.label == item.label, (item.image.name, v.label, v.violated_rules)
+
+
+def _parts_profile(concavity: float | None):
+    """Dark parts on a light ground, closed like the screw bag's (the closing bridges a near-touch)."""
+    from logicdsl.engine.vision_profile import VisionProfile
+
+    common = {"brightness": [0, 120], "morphology": ["open 3", "close 5", "fill_holes"]}
+    if concavity is not None:
+        common["split"] = {"concavity": concavity}
+    return VisionProfile.model_validate({"station": {"long_side": 400}, "objects": {
+        "screw": {**common, "aspect": [1.5, 6.0], "area": [0.01, 0.08]},
+        "nut": {**common, "aspect": [1.085, 1.35], "solidity": [0.9, 1.0], "area": [0.005, 0.03]},
+        "washer": {**common, "aspect": [1.0, 1.07], "solidity": [0.9, 1.0], "area": [0.005, 0.03]},
+    }})
+
+
+def _screw(img, x0: int, y0: int, length: int, colour=(90, 90, 90)) -> None:
+    """A horizontal screw: a head 44 x 14 px, a shank 26 px wide (the head steps out 9 px each side)."""
+    import cv2
+
+    cv2.rectangle(img, (x0, y0 - 22), (x0 + 14, y0 + 22), colour, -1)
+    cv2.rectangle(img, (x0 + 14, y0 - 13), (x0 + length, y0 + 13), colour, -1)
+
+
+def _hexagon(img, cx: float, cy: float, r: float, angle: float = 0.0) -> None:
+    import cv2
+
+    t = np.deg2rad(angle) + np.arange(6) * np.pi / 3
+    pts = np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1).round().astype(np.int32)
+    cv2.fillPoly(img, [pts], (90, 90, 90))
+
+
+def _touching_parts_image() -> np.ndarray:
+    """A washer against a screw's head, a nut corner against a second washer, all touching or 1 px apart."""
+    import cv2
+
+    img = np.full((300, 400, 3), 220, np.uint8)
+    _screw(img, 30, 80, 150)                              # head at x 30..44, shank to x 180
+    cv2.circle(img, (210, 80), 30, (90, 90, 90), -1)      # washer, 1 px from the shank's end
+    _hexagon(img, 90, 210, 29, angle=0)                   # nut: its corner at x 119
+    cv2.circle(img, (150, 210), 30, (90, 90, 90), -1)     # washer touching that corner
+    return img
+
+
+@pytest.mark.parametrize("concavity, expected", [
+    (15, {"screw": 1, "nut": 1, "washer": 2}),
+    (None, {"screw": 2, "nut": 0, "washer": 0}),  # unsplit, both merged blobs pass for screws
+])
+def test_concavity_split_separates_touching_parts(concavity, expected):
+    from logicdsl.engine.vision import VisionBackend
+
+    det = VisionBackend(_parts_profile(concavity)).detect_all(_touching_parts_image())
+    assert {n: len(det.instances(n)) for n in expected} == expected
+
+
+def test_concavity_split_keeps_the_parts_shapes():
+    """The cut pieces keep their outline: the nut's rotated box stays a hexagon's (1.155 : 1, a little
+    less where the cut takes the touching corner's tip), the washers round, the screw's length whole."""
+    from logicdsl.engine.vision import VisionBackend
+
+    det = VisionBackend(_parts_profile(15)).detect_all(_touching_parts_image())
+    (nut,) = det.instances("nut")
+    assert 1.10 <= nut.length / nut.width_r <= 1.19
+    for washer in det.instances("washer"):
+        assert nut.length / nut.width_r > washer.length / washer.width_r
+        assert abs(washer.length * 400 - 61) <= 2
+    (screw,) = det.instances("screw")
+    assert abs(screw.length * 400 - 151) <= 2
+
+
+@pytest.mark.parametrize("length", [60, 110, 190])
+def test_concavity_split_leaves_a_screw_whole(length):
+    """A screw's head steps out 9 px over its shank: shallower than the concavity, so never cut."""
+    from logicdsl.engine.vision import VisionBackend
+
+    img = np.full((300, 400, 3), 220, np.uint8)
+    _screw(img, 100, 150, length)
+    det = VisionBackend(_parts_profile(15)).detect_all(img)
+    assert len(det.instances("screw")) == (1 if length / 44 >= 1.5 else 0)
+    assert not det.instances("nut") and not det.instances("washer")
+
+
+def test_concavity_split_cuts_a_pinch():
+    """Two washers that meet in a pinch a pixel wide: the two concavities share that pixel."""
+    import cv2
+
+    from logicdsl.engine.vision import VisionBackend
+    from logicdsl.engine.vision_profile import VisionProfile
+
+    img = np.full((200, 300, 3), 220, np.uint8)
+    cv2.circle(img, (100, 100), 30, (90, 90, 90), -1)
+    cv2.circle(img, (160, 100), 30, (90, 90, 90), -1)  # 60 px apart: the rims share one column
+    washer = {"brightness": [0, 120], "aspect": [1.0, 1.07], "area": [0.02, 0.07]}
+    for split, expected in (({"concavity": 15}, 2), (None, 0)):
+        profile = VisionProfile.model_validate(
+            {"station": {"long_side": 300}, "objects": {"washer": {**washer, "split": split}}})
+        assert len(VisionBackend(profile).detect_all(img).instances("washer")) == expected

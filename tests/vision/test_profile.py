@@ -57,6 +57,8 @@ def _err(text: str) -> str:
     ('[objects.pin]\nbrightness = [0, 50]\n[objects.pin.attributes.c]\nmeasure = "telepathy"\n',
      "objects.pin.attributes.c", ""),
     ('[station]\nlong_side = 10\n[objects.pin]\nbrightness = [0, 50]\n', "station.long_side", "greater than or equal"),
+    ('[objects.pin]\nbrightness = [0, 50]\nsplit = { max_parts = 4 }\n', "objects.pin.split", "at least one of"),
+    ('[objects.pin]\nbrightness = [0, 50]\nsplit = { concavity = 0 }\n', "objects.pin.split.concavity", "greater than"),
 ])
 def test_invalid_values_name_the_key_path(text, where, what):
     msg = _err(text)
