@@ -533,8 +533,8 @@ class VisionBackend:
             sources.append(cv2.inRange(crop_of("gray"), lo, hi))
         if rec.background is not None:
             sources.append(self._background_mask(frame, scale, rec, crop_of, (x0, y0, x1, y1)))
-        if rec.lines is not None:
-            sources.append(_lines_mask(crop_of, rec.lines))
+        for ln in rec.lines:
+            sources.append(_lines_mask(crop_of, ln))
         mask = sources[0]
         for s in sources[1:]:
             mask = cv2.bitwise_and(mask, s) if rec.combine == "all" else cv2.bitwise_or(mask, s)

@@ -239,7 +239,8 @@ class ObjectRecipe(_Model):
     exclude: list[ColourRange] = Field(default_factory=list)
     brightness: Bounds | None = None
     background: Background | None = None
-    lines: Lines | None = None
+    #: one thin-stroke source or several (each is one more source for `combine`)
+    lines: list[Lines] = Field(default_factory=list)
     combine: Literal["all", "any"] = "all"
     #: median-blur the image (odd size, working pixels) before the colour/brightness tests (textured parts)
     blur: int = Field(default=0, ge=0, le=31)
@@ -276,6 +277,7 @@ class ObjectRecipe(_Model):
     attributes: dict[str, AttributeRecipe] = Field(default_factory=dict)
 
     _boxes = field_validator("search", "within_box")(classmethod(lambda cls, v: _check_box(v)))
+    _lines = field_validator("lines", mode="before")(classmethod(lambda cls, v: [v] if isinstance(v, dict) else v))
     _morph = field_validator("morphology")(classmethod(lambda cls, v: _check_morphology(v)))
 
     @field_validator("brightness", "area", "aspect", "solidity", "extent", "length", "width", "box_width", "box_height")
