@@ -67,6 +67,8 @@ _NEAR_MISS = 0.2
 #: a concavity split cuts a neck at most this many times as wide as its shallower concavity is deep
 #: (parts touching in the screw bag: 0.3-0.85; a screw's head over its shank: ~2.5)
 _NECK_RATIO = 1.5
+#: concavity tips closer than this (working pixels) are a pinch: a disk around them is cut out
+_PINCH = 6
 
 
 def _margin_score(margin: float) -> float:
@@ -223,15 +225,24 @@ _CHANNEL = {"s": ("hsv", 1), "v": ("hsv", 2), "lab_a": ("lab", 1), "lab_b": ("la
             "r": ("rgb", 0), "g": ("rgb", 1), "b": ("rgb", 2)}
 
 
-def _lines_mask(crop_of, ln) -> np.ndarray:
-    """Thin strokes darker (black-hat) or lighter (top-hat) than their surroundings in one channel."""
-    if ln.channel == "gray":
-        img = crop_of("gray")
+def _lines_mask(crop_of, ln, around=None) -> np.ndarray:
+    """Thin strokes darker (black-hat) or lighter (top-hat) than their surroundings in one channel.
+
+    ``around(space, pad)``, where given, returns the crop grown by ``pad`` pixels on every side (as far
+    as the frame goes) and the crop's offset in it: the filter then sees what lies outside the crop, so
+    a shading that darkens towards the crop's edge is not taken for a stroke along it."""
+    space, idx = ("gray", None) if ln.channel == "gray" else _CHANNEL[ln.channel]
+    if around is not None:
+        img, (oy, ox) = around(space, ln.size // 2 + 1)
     else:
-        space, idx = _CHANNEL[ln.channel]
-        img = np.ascontiguousarray(crop_of(space)[..., idx])
+        img, (oy, ox) = crop_of(space), (0, 0)
+    if idx is not None:
+        img = np.ascontiguousarray(img[..., idx])
     op = cv2.MORPH_BLACKHAT if ln.polarity == "dark" else cv2.MORPH_TOPHAT
     resp = cv2.morphologyEx(img, op, _kernel(ln.size))
+    if around is not None:
+        h, w = crop_of("gray").shape[:2]
+        resp = resp[oy:oy + h, ox:ox + w]
     return ((resp > ln.threshold).astype(np.uint8)) * 255
 
 
@@ -520,9 +531,14 @@ class VisionBackend:
                     code = {"hsv": cv2.COLOR_RGB2HSV, "lab": cv2.COLOR_RGB2Lab, "gray": cv2.COLOR_RGB2GRAY}[space]
                     conv[space] = cv2.cvtColor(blurred, code)
                 return conv[space]
+            around = None
         else:
             def crop_of(space: str) -> np.ndarray:
                 return frame.space(scale, space)[y0:y1, x0:x1]
+
+            def around(space: str, pad: int) -> tuple[np.ndarray, tuple[int, int]]:
+                ay0, ax0 = max(0, y0 - pad), max(0, x0 - pad)
+                return frame.space(scale, space)[ay0:min(h, y1 + pad), ax0:min(w, x1 + pad)], (y0 - ay0, x0 - ax0)
 
         # candidate pixels
         sources: list[np.ndarray] = []
@@ -534,7 +550,7 @@ class VisionBackend:
         if rec.background is not None:
             sources.append(self._background_mask(frame, scale, rec, crop_of, (x0, y0, x1, y1)))
         for ln in rec.lines:
-            sources.append(_lines_mask(crop_of, ln))
+            sources.append(_lines_mask(crop_of, ln, around))
         mask = sources[0]
         for s in sources[1:]:
             mask = cv2.bitwise_and(mask, s) if rec.combine == "all" else cv2.bitwise_or(mask, s)
@@ -940,8 +956,8 @@ def _watershed_split(mask: np.ndarray, min_distance: float) -> tuple[int, np.nda
 
 def _split_at_concavities(labels: np.ndarray, stats: np.ndarray, n: int, min_depth: float, max_parts: int):
     """Cut components where two concavities at least ``min_depth`` deep face each other across a neck
-    narrower than 1.5 times the shallower one (see ``Split.concavity``); the cut lines and the slivers
-    the cuts leave become background."""
+    narrower than 1.5 times the shallower one (see ``Split.concavity``), then share the component's
+    pixels out among the pieces (see ``_share_out``)."""
     min_piece = min_depth * min_depth
     new_stats = []
     for i in range(1, n):
@@ -953,6 +969,7 @@ def _split_at_concavities(labels: np.ndarray, stats: np.ndarray, n: int, min_dep
         pieces = _cut_at_concavities(own, min_depth, min_piece, max_parts)
         if len(pieces) < 2:
             continue
+        pieces = _share_out(own, pieces)
         crop[own > 0] = 0
         for k, piece in enumerate(pieces):
             lab = i if k == 0 else n + len(new_stats)
@@ -974,8 +991,8 @@ def _cut_at_concavities(m: np.ndarray, min_depth: float, min_piece: float, max_p
     if cut is None:
         return [m > 0]
     cut_mask = m.copy()
-    if cut[0] == cut[1]:  # the parts meet in a pinch a pixel or two wide
-        cv2.circle(cut_mask, cut[0], 2, 0, -1)
+    if isinstance(cut[1], int):  # a pinch: the concavities meet, or sit side by side, at one spot
+        cv2.circle(cut_mask, cut[0], cut[1], 0, -1)
     else:
         cv2.line(cut_mask, cut[0], cut[1], 0, 1, cv2.LINE_4)  # a 4-connected line separates 8-connected pieces
     k, lab, st, _ = cv2.connectedComponentsWithStats(cut_mask, connectivity=8)
@@ -990,6 +1007,29 @@ def _cut_at_concavities(m: np.ndarray, min_depth: float, min_piece: float, max_p
             continue
         pieces += _cut_at_concavities(part, min_depth, min_piece, budget) if budget >= 2 else [part > 0]
     return pieces if len(pieces) >= 2 else [m > 0]
+
+
+def _share_out(own: np.ndarray, pieces: list[np.ndarray]) -> list[np.ndarray]:
+    """The component's pixels given to the nearest piece core (a piece eroded by 2 px): a straight cut
+    set back from where two parts touch (a nut's corner against a washer) would take the corner's tip
+    off; sharing out by distance gives it back to the part it belongs to."""
+    seeds = np.zeros(own.shape, np.int32)
+    for k, piece in enumerate(pieces, start=1):
+        core = cv2.erode(piece.astype(np.uint8), _kernel(5))
+        seeds[(core if core.any() else piece.astype(np.uint8)) > 0] = k
+    _, nearest = cv2.distanceTransformWithLabels((seeds == 0).astype(np.uint8), cv2.DIST_L2, 5,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    # DIST_LABEL_PIXEL gives each seed pixel a number of its own: map the numbers to pieces
+    is_seed = seeds > 0
+    owner = np.zeros(int(nearest.max()) + 1, np.int32)
+    owner[nearest[is_seed]] = seeds[is_seed]
+    shared = owner[nearest] * (own > 0)
+    out = []
+    for k in range(1, len(pieces) + 1):
+        part = _largest((shared == k).astype(np.uint8))
+        if part is not None:
+            out.append(part > 0)
+    return out if len(out) >= 2 else pieces
 
 
 def _without_slivers(part: np.ndarray) -> np.ndarray | None:
@@ -1013,10 +1053,10 @@ def _largest(m: np.ndarray) -> np.ndarray | None:
     return (lab == 1 + int(np.argmax(st[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
 
 
-def _concavity_cut(m: np.ndarray, min_depth: float) -> tuple[tuple[int, int], tuple[int, int]] | None:
+def _concavity_cut(m: np.ndarray, min_depth: float) -> tuple[tuple[int, int], tuple[int, int] | int] | None:
     """The shortest line between two concavities at least ``min_depth`` deep that is shorter than 1.5
-    times the shallower one and runs inside the mask, extended 2 px past both ends (a single point where
-    the two concavities meet in a pinch); None if there is none."""
+    times the shallower one and runs inside the mask, extended 2 px past both ends; for tips closer
+    than ``_PINCH`` px, the centre and radius of a disk to cut out instead; None if there is none."""
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     if not contours:
         return None
@@ -1049,9 +1089,11 @@ def _concavity_cut(m: np.ndarray, min_depth: float) -> tuple[tuple[int, int], tu
     if best is None:
         return None
     length, p, q = best
-    if length < 2:
-        pinch = (int(round((p[0] + q[0]) / 2)), int(round((p[1] + q[1]) / 2)))
-        return pinch, pinch
+    if length < _PINCH:
+        # the concavities' tips are a few pixels apart, not necessarily across the neck: a line through
+        # them can run along it, so the spot between them is cut out instead
+        mid = (int(round((p[0] + q[0]) / 2)), int(round((p[1] + q[1]) / 2)))
+        return mid, int(np.ceil(length / 2)) + 2
     u = (q - p) / length
     p0, q0 = p - 2 * u, q + 2 * u
     return ((int(round(p0[0])), int(round(p0[1]))), (int(round(q0[0])), int(round(q0[1]))))

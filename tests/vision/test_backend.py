@@ -304,7 +304,7 @@ def test_concavity_split_keeps_the_parts_shapes():
 
     det = VisionBackend(_parts_profile(15)).detect_all(_touching_parts_image())
     (nut,) = det.instances("nut")
-    assert 1.10 <= nut.length / nut.width_r <= 1.19
+    assert 1.12 <= nut.length / nut.width_r <= 1.19
     for washer in det.instances("washer"):
         assert nut.length / nut.width_r > washer.length / washer.width_r
         assert abs(washer.length * 400 - 61) <= 2
@@ -372,3 +372,27 @@ def test_several_lines_sources_combine():
         profile = VisionProfile.model_validate({"station": {"long_side": 300}, "objects": {"stroke": {
             "lines": lines, "combine": combine, "aspect": [20, 200]}}})
         assert len(VisionBackend(profile).detect_all(img).instances("stroke")) == expected, (lines, combine)
+
+
+@pytest.mark.parametrize("stroke", [False, True])
+def test_lines_see_past_the_search_area(stroke):
+    """Paper that darkens towards the edge of the search area (a label's radial shading) is no stroke:
+    the black-hat looks at the pixels around the search area too, so its corners are no valleys."""
+    import cv2
+
+    from logicdsl.engine.vision_profile import VisionProfile
+
+    yy, xx = np.mgrid[0:300, 0:300]
+    gray = np.clip(255 - 1.6 * np.hypot(xx - 150, yy - 150), 0, 255).astype(np.uint8)
+    img = np.repeat(gray[..., None], 3, axis=2)
+    if stroke:
+        cv2.line(img, (130, 150), (170, 150), (120, 120, 120), 3)
+    profile = VisionProfile.model_validate({"station": {"long_side": 300}, "objects": {"mark": {
+        "lines": {"polarity": "dark", "size": 31, "threshold": 20}, "search": [0.3, 0.3, 0.7, 0.7],
+        "group": "merge", "min_component": 0.00005}}})
+    found = VisionBackend(profile).detect_all(img).instances("mark")
+    if stroke:
+        (mark,) = found
+        assert abs(mark.box[0] * 300 - 130) <= 2 and abs(mark.box[2] * 300 - 171) <= 2
+    else:
+        assert not found
