@@ -157,7 +157,8 @@ def apply_morphology(mask: np.ndarray, steps: Sequence[str]) -> np.ndarray:
             kv = cv2.getStructuringElement(cv2.MORPH_RECT, (1, n))
             kh = cv2.getStructuringElement(cv2.MORPH_RECT, (n, 1))
             cross = cv2.bitwise_and(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kv), cv2.morphologyEx(mask, cv2.MORPH_OPEN, kh))
-            mask = cv2.bitwise_and(mask, cv2.bitwise_not(cv2.dilate(cross, _RECT3, iterations=2)))
+            # 3 px around the crossing too: the fillets of rounded compartment corners would bridge it
+            mask = cv2.bitwise_and(mask, cv2.bitwise_not(cv2.dilate(cross, _RECT3, iterations=3)))
         elif op == "dilate":
             mask = _dilate(mask, n)
         elif op == "erode":
