@@ -230,20 +230,17 @@ def _lines_mask(crop_of, ln, around=None) -> np.ndarray:
     """Thin strokes darker (black-hat) or lighter (top-hat) than their surroundings in one channel.
 
     ``around(space, pad)``, where given, returns the crop grown by ``pad`` pixels on every side (as far
-    as the frame goes) and the crop's offset in it: the filter then sees what lies outside the crop, so
-    a shading that darkens towards the crop's edge is not taken for a stroke along it."""
+    as the frame goes) and the slices that cut the crop back out of it: the filter then sees what lies
+    outside the crop, so a shading that darkens towards the crop's edge is not taken for a stroke."""
     space, idx = ("gray", None) if ln.channel == "gray" else _CHANNEL[ln.channel]
     if around is not None:
-        img, (oy, ox) = around(space, ln.size // 2 + 1)
+        img, crop = around(space, ln.size // 2 + 1)
     else:
-        img, (oy, ox) = crop_of(space), (0, 0)
+        img, crop = crop_of(space), (slice(None), slice(None))
     if idx is not None:
         img = np.ascontiguousarray(img[..., idx])
     op = cv2.MORPH_BLACKHAT if ln.polarity == "dark" else cv2.MORPH_TOPHAT
-    resp = cv2.morphologyEx(img, op, _kernel(ln.size))
-    if around is not None:
-        h, w = crop_of("gray").shape[:2]
-        resp = resp[oy:oy + h, ox:ox + w]
+    resp = cv2.morphologyEx(img, op, _kernel(ln.size))[crop]
     return ((resp > ln.threshold).astype(np.uint8)) * 255
 
 
@@ -537,9 +534,10 @@ class VisionBackend:
             def crop_of(space: str) -> np.ndarray:
                 return frame.space(scale, space)[y0:y1, x0:x1]
 
-            def around(space: str, pad: int) -> tuple[np.ndarray, tuple[int, int]]:
+            def around(space: str, pad: int) -> tuple[np.ndarray, tuple[slice, slice]]:
                 ay0, ax0 = max(0, y0 - pad), max(0, x0 - pad)
-                return frame.space(scale, space)[ay0:min(h, y1 + pad), ax0:min(w, x1 + pad)], (y0 - ay0, x0 - ax0)
+                grown = frame.space(scale, space)[ay0:min(h, y1 + pad), ax0:min(w, x1 + pad)]
+                return grown, (slice(y0 - ay0, y1 - ay0), slice(x0 - ax0, x1 - ax0))
 
         # candidate pixels
         sources: list[np.ndarray] = []
