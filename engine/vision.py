@@ -64,6 +64,8 @@ _NATURAL = {("aspect", 0): 1.0, ("solidity", 1): 1.0, ("extent", 1): 1.0}
 _FULL_MARGIN = 0.2
 #: a rejected component this close (relative) outside a bound lowers the answer's confidence
 _NEAR_MISS = 0.2
+#: sums the three channels of an image (cv2.transform)
+_SUM3 = np.ones((1, 3), np.float32)
 #: a concavity split cuts a neck at most this many times as wide as its shallower concavity is deep
 #: (parts touching in the screw bag: 0.3-0.85; a screw's head over its shank: ~2.5)
 _NECK_RATIO = 1.5
@@ -585,9 +587,10 @@ class VisionBackend:
             ref = np.median(border, axis=0)
         else:
             ref = cv2.cvtColor(np.uint8([[bg.colour]]), cv2.COLOR_RGB2Lab)[0, 0].astype(np.float64)
-        d = crop_of("lab").astype(np.float32) - ref.astype(np.float32)
-        dist = np.sqrt((d * d).sum(axis=2))
-        return ((dist > bg.distance).astype(np.uint8)) * 255
+        # squared Lab distance above distance squared (OpenCV per-pixel ops: twice as fast as numpy's)
+        d = cv2.subtract(crop_of("lab").astype(np.float32), (float(ref[0]), float(ref[1]), float(ref[2]), 0.0))
+        sq = cv2.transform(cv2.multiply(d, d), _SUM3)
+        return cv2.threshold(sq, float(bg.distance) ** 2, 255, cv2.THRESH_BINARY)[1].astype(np.uint8)
 
     def _local_background(self, frame: _Frame, scale: int, bg, crop_of, roi) -> np.ndarray:
         key = ("local-bg", scale, bg.size, bg.polarity)
