@@ -192,18 +192,24 @@ def make_backend(spec: EvalSpec, rules: Any = None, scene: str | None = None):
     return SceneBackend(opts.get("scene"))
 
 
+def engine_for(spec: EvalSpec, image: str, scene: str | None = None):
+    """This process's engine for ``spec``; one of its own for a dataset whose scene for ``image`` is not
+    the image's sidecar."""
+    engine = _engine(spec)
+    if scene is not None and spec.backend in ("scene", "auto") and Path(scene) != Path(image).with_suffix(".json"):
+        import logicdsl
+
+        engine = logicdsl.Engine(_RULES, backend=make_backend(spec, _RULES, scene=scene),
+                                 min_confidence=spec.min_confidence)
+    return engine
+
+
 def check_item(spec: EvalSpec, image: str, truth: list[str], defect_types: list[str],
                scene: str | None = None) -> Record:
     """Check one image; never raises: a failure becomes an ``error`` record."""
     t0 = time.perf_counter()
     try:
-        engine = _engine(spec)
-        if scene is not None and spec.backend in ("scene", "auto") and Path(scene) != Path(image).with_suffix(".json"):
-            import logicdsl
-
-            engine = logicdsl.Engine(_RULES, backend=make_backend(spec, _RULES, scene=scene),
-                                     min_confidence=spec.min_confidence)
-        v = engine.check(image)
+        v = engine_for(spec, image, scene).check(image)
         status = v.status
         err = v.error
         if err and status not in ("normal", "anomaly", "undecided"):

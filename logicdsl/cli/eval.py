@@ -96,11 +96,12 @@ def run(args: argparse.Namespace) -> int:
                    rules=str(rules_path), skipped=len(dataset.skipped), seconds=round(seconds, 3),
                    images_per_second=round(len(records) / seconds, 2) if seconds > 0 else None, jobs=args.jobs)
     if args.report:
+        from logicdsl.cli._overlay import report_overlays
         from logicdsl.report import write_report
 
         try:
             page = write_report(args.report, metrics, records, title=f"logicdsl eval — {rules.product} ({backend})",
-                                skipped=dataset.skipped)
+                                overlay=report_overlays(spec, items), skipped=dataset.skipped)
         except OSError as e:
             return fail(f"cannot write the report to {args.report}: {e.strerror or e}")
     if args.json:

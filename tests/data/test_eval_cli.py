@@ -35,6 +35,36 @@ def test_eval_scene_backend_is_perfect(tiny, tmp_path, capsys):
     assert len((report / "records.jsonl").read_text().splitlines()) == 8
 
 
+@pytest.mark.parametrize("backend, jobs", [("scene", "1"), ("vision", "2")])
+def test_eval_report_draws_the_misclassified_images(tiny, tmp_path, backend, jobs):
+    """A set whose labels say two normal units are anomalous: both are misclassified, and the report
+    draws each of them (its detections and evidence) into overlays/ and shows it on the page."""
+    import shutil
+
+    from PIL import Image
+
+    ds = tmp_path / "ds"
+    shutil.copytree(tiny, ds)
+    rows = [json.loads(line) for line in (ds / "labels.jsonl").read_text().splitlines()]
+    normal = [r for r in rows if r["label"] == "normal"][:2]
+    for r in normal:
+        r.update(label="no_crowded_compartment", violations=["no_crowded_compartment"], defect_types=["additional_pin"])
+    (ds / "labels.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = tmp_path / "rep"
+    assert main(["eval", str(ds), str(RULES), "--backend", backend, "--jobs", jobs, "--report", str(report),
+                 "--no-progress"]) == 0
+    wrong = [json.loads(line) for line in (report / "records.jsonl").read_text().splitlines()]
+    wrong = [r for r in wrong if not r["correct"]]
+    assert sorted(Path(r["image"]).name for r in wrong) == sorted(r["image"] for r in normal)
+    pictures = sorted((report / "overlays").glob("*.overlay.png"))
+    assert len(pictures) == 2
+    page = (report / "index.html").read_text()
+    for pic in pictures:
+        assert f'src="overlays/{pic.name}"' in page
+        with Image.open(pic) as im:
+            assert im.size[0] > 100 and im.size[1] > 100
+
+
 def test_eval_json_jobs_and_errors_are_counted(tiny, tmp_path, capsys):
     # a copy of the set with one scene removed: that image is an error or undecided, never a crash
     import shutil
