@@ -127,8 +127,9 @@ class Split(_Model):
     least that deep inside the mask — for round parts that overlap.
     ``concavity`` (pixels at working resolution): cut a blob along the line between two concavities
     of its outline at least this deep that face each other across a neck narrower than 1.5 times the
-    shallower of the two — for convex parts that touch (a nut against a screw). Steps that belong to one part
-    (a screw's head over its shank) must be shallower than this.
+    shallower of the two, then give each pixel to the nearest piece — for convex parts that touch (a
+    nut against a screw). Steps that belong to one part (a screw's head over its shank) must be
+    shallower than this.
 
     They combine in the order watershed, concavity, unit area."""
 
