@@ -368,6 +368,22 @@ def test_fruit_label_over_empty_glass_is_found(seed, index, backends):
     assert abs(centre[0] - (want[0] + want[2]) / 2) <= 6 and abs(centre[1] - (want[1] + want[3]) / 2) <= 6
 
 
+@pytest.mark.parametrize("seed, index", [
+    (27182818, 189),   # a pale cereal (median saturation ~100)
+    (31415926, 186),   # the shaded rim of the cereal pile has an almond's pixel colours
+    (4815162, 128),
+])
+def test_breakfast_box_normal_units_from_held_out_seeds(seed, index, backends):
+    """Normal breakfast boxes that were once called anomalous: cereal found, toppings not overcounted."""
+    import logicdsl
+
+    pixels, _ = synth.render_unit("breakfast_box", seed, index, None)
+    engine = logicdsl.Engine(logicdsl.load(EXAMPLES / "breakfast_box" / "breakfast_box.logic"),
+                             backends["breakfast_box"])
+    v = engine.check(pixels)
+    assert v.label == "normal", v.violated_rules
+
+
 def test_several_lines_sources_combine():
     """`lines` takes a list: a dark stroke and a light stroke are each one more source."""
     import cv2
