@@ -976,8 +976,7 @@ def _split_at_concavities(labels: np.ndarray, stats: np.ndarray, n: int, min_dep
         for k, piece in enumerate(pieces):
             lab = i if k == 0 else n + len(new_stats)
             crop[piece] = lab
-            ys, xs = np.nonzero(piece)
-            row = (x + xs.min(), y + ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, len(xs))
+            row = _stats_row(*np.nonzero(piece), x, y)
             if k == 0:
                 stats[i] = row
             else:
@@ -1124,9 +1123,7 @@ def _split_by_area(labels: np.ndarray, stats: np.ndarray, n: int, unit_px: float
     new_n = n + len(extra)
     stats = np.vstack([stats, np.zeros((len(extra), 5), stats.dtype)])
     for lab in {i for _, i in extra} | {e for e, _ in extra}:
-        sub = labels == lab
-        ys, xs = np.nonzero(sub)
-        stats[lab] = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, len(xs))
+        stats[lab] = _stats_row(*np.nonzero(labels == lab))
     return new_n, labels, stats
 
 
@@ -1136,5 +1133,12 @@ def _stats_from_labels(labels: np.ndarray, n: int) -> np.ndarray:
         ys, xs = np.nonzero(labels == i)
         if len(xs) == 0:
             continue
-        stats[i] = (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, len(xs))
+        stats[i] = _stats_row(ys, xs)
     return stats
+
+
+def _stats_row(ys: np.ndarray, xs: np.ndarray, x0: int = 0, y0: int = 0) -> tuple[int, int, int, int, int]:
+    """A component's row of ``connectedComponentsWithStats`` (left, top, width, height, area) from its
+    pixel coordinates (``np.nonzero`` of its mask), offset by (x0, y0) when the mask is a crop."""
+    return (x0 + int(xs.min()), y0 + int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1,
+            len(xs))
