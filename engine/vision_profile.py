@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -278,7 +278,15 @@ class ObjectRecipe(_Model):
     attributes: dict[str, AttributeRecipe] = Field(default_factory=dict)
 
     _boxes = field_validator("search", "within_box")(classmethod(lambda cls, v: _check_box(v)))
-    _lines = field_validator("lines", mode="before")(classmethod(lambda cls, v: [v] if isinstance(v, dict) else v))
+
+    @field_validator("lines", mode="before")
+    @classmethod
+    def _one_or_more_lines(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return [v]
+        if not isinstance(v, list):
+            raise ValueError("give one table `{polarity, size, threshold, channel}` or a list of them")
+        return v
     _morph = field_validator("morphology")(classmethod(lambda cls, v: _check_morphology(v)))
 
     @field_validator("brightness", "area", "aspect", "solidity", "extent", "length", "width", "box_width", "box_height")

@@ -59,6 +59,7 @@ def _err(text: str) -> str:
     ('[station]\nlong_side = 10\n[objects.pin]\nbrightness = [0, 50]\n', "station.long_side", "greater than or equal"),
     ('[objects.pin]\nbrightness = [0, 50]\nsplit = { max_parts = 4 }\n', "objects.pin.split", "at least one of"),
     ('[objects.pin]\nlines = [{ size = 9 }, { size = 1 }]\n', "objects.pin.lines.1.size", "greater than or equal"),
+    ('[objects.pin]\nlines = 5\n', "objects.pin.lines", "a list of them"),
     ('[objects.pin]\nbrightness = [0, 50]\nsplit = { concavity = 0 }\n', "objects.pin.split.concavity", "greater than"),
 ])
 def test_invalid_values_name_the_key_path(text, where, what):
